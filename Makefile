@@ -1,0 +1,40 @@
+# Two commands set up a fresh machine: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Portable AVX2 build of llama.cpp (not -march=native), so a cached wheel runs on any x86-64-v3 CPU.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+
+.PHONY: install demo test lint format typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/edgepipe demo
+
+lint: install
+	$(BIN)/ruff check src tests bench packs
+	$(BIN)/ruff format --check src tests bench packs
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install lint typecheck
+	$(BIN)/pytest
+
+format: install
+	$(BIN)/ruff format src tests bench packs
+	$(BIN)/ruff check --fix src tests bench packs
+
+bench: install
+	$(BIN)/python bench/bench_rules.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,416 @@
+"""The ``edgepipe`` command line.
+
+Exit codes: 0 success; 1 the pack or a data file is invalid, or the run failed; 2 bad usage or
+unusable input (empty, too long, not UTF-8). Errors are one clear message on stderr (and, with
+``--json``, an ``{"error": {...}}`` object on stdout), never a traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import sys
+from collections import Counter
+from datetime import datetime, time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from edgepipe import __version__
+from edgepipe.errors import EdgepipeError, InputError, PackError
+from edgepipe.frames import TurnResult
+from edgepipe.pack.loader import Pack
+from edgepipe.pipeline import Assistant, load_assistant_pack
+from edgepipe.telemetry.store import TelemetryStore, default_db_path
+
+app = typer.Typer(
+    name="edgepipe",
+    help="Run local-first assistant packs: rules first, models where they earn it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+eval_app = typer.Typer(help="Measure a pack against labelled data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False)
+_state: dict[str, bool] = {"debug": False}
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+DEFAULT_PACK = Path("packs/hotel")
+
+PackArg = Annotated[Path, typer.Argument(help="Pack folder (or its pack.yaml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+AtOpt = Annotated[
+    str | None,
+    typer.Option("--at", help="Pretend the local time is HH:MM today, or an ISO date-time."),
+]
+NoTelemetryOpt = Annotated[
+    bool, typer.Option("--no-telemetry", help="Do not record turns in the telemetry store.")
+]
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", help="Telemetry database (default $EDGEPIPE_HOME/telemetry.db)."),
+]
+
+
+def _fail(message: str, *, code: str, exit_code: int, as_json: bool = False) -> NoReturn:
+    if as_json:
+        out.print_json(data={"error": {"code": code, "message": message}})
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    raise typer.Exit(exit_code)
+
+
+def _load(pack_path: Path, *, as_json: bool = False) -> Pack:
+    try:
+        return load_assistant_pack(pack_path)
+    except PackError as exc:
+        if as_json:
+            out.print_json(
+                data={
+                    "error": {
+                        "code": exc.code,
+                        "message": str(exc),
+                        "issues": [str(i) for i in exc.issues],
+                    }
+                }
+            )
+        err.print(f"[bold red]error:[/] pack {pack_path} is invalid:", markup=True)
+        for issue in exc.issues:
+            err.print(f"  {issue}", markup=False)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _clock(pack: Pack, at: str | None) -> Any:
+    if at is None:
+        return None
+    tz = pack.timezone
+    try:
+        if len(at) <= 5 and ":" in at:
+            parsed = time.fromisoformat(at.zfill(5))
+            moment = datetime.now(tz).replace(
+                hour=parsed.hour, minute=parsed.minute, second=0, microsecond=0
+            )
+        else:
+            moment = datetime.fromisoformat(at)
+            moment = moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
+    except ValueError:
+        _fail(f"--at {at!r} is not HH:MM or an ISO date-time", code="usage", exit_code=EXIT_USAGE)
+    return lambda: moment
+
+
+def _telemetry(pack: Pack, disabled: bool, db: Path | None = None) -> TelemetryStore | None:
+    if disabled or not pack.spec.telemetry.enabled:
+        return None
+    path = db or (Path(pack.spec.telemetry.path) if pack.spec.telemetry.path else None)
+    return TelemetryStore(
+        path,
+        store_raw_text=pack.spec.telemetry.store_raw_text,
+        redact_names=[n for n in [pack.spec.context.room.guest_name] if n],
+    )
+
+
+def _read_stdin(as_json: bool) -> str:
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _fail(
+            f"stdin is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            code="input_not_utf8",
+            exit_code=EXIT_USAGE,
+            as_json=as_json,
+        )
+
+
+def _stage_summary(result: TurnResult) -> str:
+    return " · ".join(f"{s.stage} {s.duration_ms:.1f}" for s in result.trace.spans)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=debug, rich_tracebacks=debug)],
+    )
+    if version:
+        out.print(f"edgepipe {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+def ask(
+    pack_path: PackArg,
+    text: Annotated[
+        str | None, typer.Argument(help="The request. '-' or nothing: read it from stdin.")
+    ] = None,
+    as_json: JsonOpt = False,
+    at: AtOpt = None,
+    no_telemetry: NoTelemetryOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Answer one request."""
+    if text is None or text == "-":
+        if text is None and sys.stdin.isatty():
+            _fail(
+                "no request given (pass TEXT, or pipe it on stdin)",
+                code="usage",
+                exit_code=EXIT_USAGE,
+            )
+        text = _read_stdin(as_json)
+    pack = _load(pack_path, as_json=as_json)
+    store = _telemetry(pack, no_telemetry, db)
+    assistant = Assistant(pack, telemetry=store, clock=_clock(pack, at))
+    try:
+        result = assistant.handle_text(text)
+    except InputError as exc:
+        _fail(str(exc), code=exc.code, exit_code=EXIT_USAGE, as_json=as_json)
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        out.print_json(data=result.as_dict())
+        return
+    out.print(result.reply.text, markup=False)
+    intent = result.intent.name if result.intent else "-"
+    err.print(
+        f"[dim]{result.decision.route.value} ({result.decision.reason}) · {intent} · "
+        f"{result.total_ms:.1f} ms[/]",
+        markup=True,
+    )
+
+
+@app.command()
+def chat(
+    pack_path: PackArg,
+    at: AtOpt = None,
+    no_telemetry: NoTelemetryOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Talk to a pack interactively; each turn shows its route and stage timings."""
+    pack = _load(pack_path)
+    store = _telemetry(pack, no_telemetry, db)
+    assistant = Assistant(pack, telemetry=store, clock=_clock(pack, at))
+    out.print(
+        f"[bold]{pack.name}[/] {pack.spec.version} · type a request, /state, or /quit", markup=True
+    )
+    try:
+        while True:
+            try:
+                line = input("you> ")
+            except (EOFError, KeyboardInterrupt):
+                out.print()
+                break
+            if line.strip() in {"/quit", "/exit", "/q"}:
+                break
+            if line.strip() == "/state":
+                for key in assistant.state.keys(prefix=""):
+                    out.print(f"  {key} = {assistant.state.get(key)}", markup=False)
+                for request in assistant.state.requests():
+                    out.print(
+                        f"  request {request.request_id}: {request.kind} {dict(request.details)}",
+                        markup=False,
+                    )
+                continue
+            try:
+                result = assistant.handle_text(line)
+            except InputError as exc:
+                err.print(f"[yellow]{exc}[/]", markup=True)
+                continue
+            out.print(f"[bold cyan]bot>[/] {result.reply.text}", markup=True)
+            intent = result.intent.name if result.intent else "-"
+            slots = result.intent.slot_values() if result.intent else {}
+            out.print(
+                f"[dim]     {result.decision.route.value} ({result.decision.reason}) · {intent} "
+                f"{slots or ''} · {result.total_ms:.1f} ms · {_stage_summary(result)}[/]",
+                markup=True,
+            )
+    finally:
+        if store is not None:
+            store.close()
+
+
+@app.command()
+def check(pack_path: PackArg) -> None:
+    """Validate a pack; exits 1 listing every problem."""
+    pack = _load(pack_path)
+    templates = sum(len(i.spec.templates) for i in pack.intents.values())
+    out.print(
+        f"ok: pack '{pack.name}' {pack.spec.version}: {len(pack.intents)} intents, "
+        f"{templates} templates, {len(pack.lists)} slot lists, {len(pack.rules)} rules",
+        markup=False,
+    )
+
+
+@app.command()
+def trace(
+    last: Annotated[int, typer.Option("--last", "-n", min=1, help="How many turns.")] = 10,
+    as_json: JsonOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Show the most recent turns from the telemetry store, with their per-stage trace."""
+    path = db or default_db_path()
+    if not path.exists():
+        _fail(
+            f"no telemetry database at {path}",
+            code="no_telemetry",
+            exit_code=EXIT_FAILED,
+            as_json=as_json,
+        )
+    store = TelemetryStore(path)
+    try:
+        rows = store.recent(last)
+    except Exception as exc:  # sqlite3 raises several types for a damaged file
+        _fail(
+            f"cannot read {path}: {exc}",
+            code="telemetry_unreadable",
+            exit_code=EXIT_FAILED,
+            as_json=as_json,
+        )
+    finally:
+        store.close()
+    if as_json:
+        out.print_json(data={"turns": [row.__dict__ for row in rows]})
+        return
+    table = Table(title=f"last {len(rows)} turns · {path}", show_lines=False)
+    for col in ("time (UTC)", "request (redacted)", "route", "intent", "ms", "stages"):
+        table.add_column(col, overflow="fold")
+    for row in reversed(rows):
+        stages = " · ".join(f"{s['stage']} {s['ms']:.1f}" for s in row.trace)
+        table.add_row(
+            row.ts[11:23], row.text_redacted, f"{row.route}\n[dim]{row.reason}[/]",
+            row.intent or "-", f"{row.total_ms:.1f}", stages,
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def demo(
+    pack_path: Annotated[Path, typer.Argument(help="Pack folder.")] = DEFAULT_PACK,
+    no_telemetry: NoTelemetryOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Run the pack's scripted guest requests and show how each was handled."""
+    pack = _load(pack_path)
+    if not pack.spec.demo:
+        _fail(
+            f"pack {pack.name} has no demo script (pack.yaml: demo)",
+            code="no_demo",
+            exit_code=EXIT_FAILED,
+        )
+    store = _telemetry(pack, no_telemetry, db)
+    moment = {
+        "now": datetime.now(pack.timezone).replace(hour=9, minute=30, second=0, microsecond=0)
+    }
+    assistant = Assistant(pack, telemetry=store, clock=lambda: moment["now"])
+    table = Table(
+        title=f"edgepipe demo · pack '{pack.name}' · room {pack.spec.context.room.number}"
+    )
+    for col in ("at", "guest", "route", "intent / slots", "reply", "stages (ms)", "total"):
+        table.add_column(col, overflow="fold")
+    results: list[TurnResult] = []
+    for turn in pack.spec.demo:
+        text, at = (turn, None) if isinstance(turn, str) else (turn.text, turn.at)
+        if at is not None:
+            hh, mm = (int(p) for p in at.split(":"))
+            moment["now"] = moment["now"].replace(hour=hh % 24, minute=mm)
+        result = assistant.handle_text(text)
+        results.append(result)
+        intent = result.intent.name if result.intent else "-"
+        slots = (
+            ", ".join(f"{k}={v}" for k, v in result.intent.slot_values().items())
+            if result.intent
+            else ""
+        )
+        route = f"{result.decision.route.value}\n[dim]{result.decision.reason}[/]"
+        table.add_row(
+            moment["now"].strftime("%H:%M"), text, route, f"{intent}\n[dim]{slots}[/]",
+            result.reply.text, _stage_summary(result), f"{result.total_ms:.1f}",
+        )  # fmt: skip
+    if store is not None:
+        store.close()
+    out.print(table)
+    routes = Counter(r.decision.route.value for r in results)
+    totals = sorted(r.total_ms for r in results)
+    out.print(
+        f"{len(results)} turns · routes: "
+        + ", ".join(f"{k} {v}" for k, v in routes.most_common())
+        + f" · median {statistics.median(totals):.1f} ms, max {totals[-1]:.1f} ms"
+        + ("" if store is None else f" · recorded in {store.path} (see: edgepipe trace)"),
+        markup=False,
+    )
+
+
+@eval_app.command("templates")
+def eval_templates(
+    pack_path: PackArg,
+    data: Annotated[
+        Path | None,
+        typer.Option("--file", help="Labelled JSONL (default: the pack's tests/utterances.jsonl)."),
+    ] = None,
+    at: AtOpt = "10:00",
+    as_json: JsonOpt = False,
+) -> None:
+    """How many labelled lines the pack's templates resolve to the right intent and slots."""
+    from edgepipe.eval.datasets import DatasetError, load_examples
+    from edgepipe.eval.templates import evaluate_templates
+
+    pack = _load(pack_path, as_json=as_json)
+    path = data or pack.root / "tests" / "utterances.jsonl"
+    try:
+        examples = load_examples(path)
+    except DatasetError as exc:
+        _fail(str(exc), code=exc.code, exit_code=EXIT_FAILED, as_json=as_json)
+    clock = _clock(pack, at)
+    report = evaluate_templates(
+        pack, examples, at=clock() if clock else datetime.now(pack.timezone)
+    )
+    if as_json:
+        out.print_json(data=report.as_dict())
+        return
+    table = Table(title=f"template coverage · {path}")
+    for col in ("style", "lines", "correct", "rate"):
+        table.add_column(col)
+    for style, n in sorted(report.total.items()):
+        ok = report.correct.get(style, 0)
+        table.add_row(style, str(n), str(ok), f"{ok / n:.1%}")
+    out.print(table)
+    out.print(
+        f"out of scope: {report.oos_lines} lines, {report.oos_matched} matched a template, "
+        f"{report.oos_executed} executed a handler",
+        markup=False,
+    )
+    for miss in report.misses:
+        out.print(
+            f"  miss [{miss.style}] {miss.text!r}: want {miss.expected_intent} "
+            f"{miss.expected_slots}, got {miss.got_intent} {miss.got_slots}",
+            markup=False,
+        )
+
+
+def main() -> None:
+    """Console entry point: coded errors become messages, never tracebacks."""
+    try:
+        app()
+    except EdgepipeError as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"[bold red]error:[/] {exc}", markup=True)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

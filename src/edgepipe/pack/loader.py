@@ -1,0 +1,498 @@
+"""Load a pack folder, validate every file and every reference between files.
+
+All problems are collected before failing, so ``edgepipe check`` shows the whole list at once.
+Each problem names the file, the key path inside it and what is wrong, e.g.::
+
+    packs/x/intents/room.yaml: intents.set_temperature.slots.degrees: unknown slot list 'temps'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from hassil import parse_sentence
+from hassil.expression import Expression, Group, ListReference, RuleReference
+from jinja2 import TemplateSyntaxError
+from pydantic import BaseModel, ValidationError
+
+from edgepipe.errors import PackIssue
+from edgepipe.pack.schema import (
+    CapabilityRule,
+    IntentsFileSpec,
+    IntentSpec,
+    PackSpec,
+    PolicySpec,
+    ResponsesFileSpec,
+    Rule,
+    RulesFileSpec,
+    SlotListSpec,
+    TimeRangeRule,
+)
+from edgepipe.templating import compile_template
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+_SLOT_REF = re.compile(r"\{([A-Za-z_][\w]*)\}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntentDef:
+    """An intent as the runtime uses it: the spec plus where it came from."""
+
+    name: str
+    spec: IntentSpec
+    policy: PolicySpec
+    """The intent's own policy, or the pack default."""
+    source: str
+    """Display path of the file that defines it."""
+    hassil_templates: tuple[str, ...]
+    """Templates rewritten for hassil (slot names mapped to their lists)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pack:
+    """A loaded, validated pack."""
+
+    root: Path
+    spec: PackSpec
+    intents: Mapping[str, IntentDef]
+    lists: Mapping[str, SlotListSpec]
+    expansion_rules: Mapping[str, str]
+    rules: Mapping[str, Rule]
+    responses: ResponsesFileSpec
+    facts: Mapping[str, Any]
+    handlers_module: ModuleType | None
+    content_hash: str
+    """SHA-256 over every file of the pack except its tests; keys caches built from the pack."""
+    files: tuple[Path, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.spec.timezone)
+
+    def path(self, relative: str) -> Path:
+        """A path inside the pack folder."""
+        return self.root / relative
+
+
+class _Collector:
+    """Accumulates :class:`PackIssue` objects."""
+
+    def __init__(self) -> None:
+        self.issues: list[PackIssue] = []
+
+    def add(self, file: str, path: str, message: str) -> None:
+        self.issues.append(PackIssue(file=file, path=path, message=message))
+
+
+def _loc_to_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _validation_issues(exc: ValidationError, display: str, prefix: str = "") -> Iterator[PackIssue]:
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            path, message = _loc_to_path(loc[:-1]), f"unknown key '{loc[-1]}'"
+        elif kind == "missing":
+            path, message = _loc_to_path(loc[:-1]), f"required key '{loc[-1]}' is missing"
+        else:
+            path = _loc_to_path(loc)
+            message = err["msg"].removeprefix("Value error, ")
+            if kind not in {"value_error", "assertion_error"} and "input" in err:
+                message += f" (got {err['input']!r:.60})"
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        yield PackIssue(file=display, path=path, message=message)
+
+
+def _display(path: Path) -> str:
+    return str(path)
+
+
+def read_yaml(path: Path, issues: _Collector, *, required: bool = True) -> dict[str, Any] | None:
+    """Read one YAML mapping; problems go to ``issues`` and give ``None``."""
+    display = _display(path)
+    if not path.exists():
+        if required:
+            issues.add(display, "", "file not found")
+        return None
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            issues.add(display, "", f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
+            return None
+        raw = path.read_bytes()
+    except OSError as exc:
+        issues.add(display, "", f"cannot read: {exc.strerror or exc}")
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        issues.add(display, "", f"not UTF-8 text (invalid byte at offset {exc.start})")
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        issues.add(display, "", f"broken YAML: {where}{problem}")
+        return None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        issues.add(display, "", f"expected a mapping at the top level, got {type(data).__name__}")
+        return None
+    return data
+
+
+def _validate(model: type[M], data: dict[str, Any], display: str, issues: _Collector) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        issues.issues.extend(_validation_issues(exc, display))
+        return None
+
+
+def _walk(expr: Expression) -> Iterator[Expression]:
+    yield expr
+    if isinstance(expr, Group):
+        for item in expr.items:
+            yield from _walk(item)
+
+
+def _hassil_template(template: str, spec: IntentSpec) -> str:
+    """Map ``{slot}`` to ``{list:slot}`` where the slot's list has another name."""
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        slot = spec.slots.get(name)
+        if slot is not None and slot.list is not None and slot.list != name:
+            return "{" + f"{slot.list}:{name}" + "}"
+        return match.group(0)
+
+    return _SLOT_REF.sub(repl, template)
+
+
+def _check_intent(
+    name: str,
+    spec: IntentSpec,
+    display: str,
+    lists: Mapping[str, SlotListSpec],
+    rules: Mapping[str, str],
+    issues: _Collector,
+) -> tuple[str, ...]:
+    base = f"intents.{name}"
+    for slot_name, slot in spec.slots.items():
+        list_name = slot.list or slot_name
+        where = f"{base}.slots.{slot_name}"
+        if list_name not in lists:
+            issues.add(display, where, f"unknown slot list '{list_name}'")
+            continue
+        kind = lists[list_name]
+        if slot.type == "number" and kind.range is None:
+            issues.add(
+                display, where, f"type 'number' needs a range list; '{list_name}' is not one"
+            )
+        if slot.type == "time" and kind.range is not None:
+            issues.add(
+                display,
+                where,
+                f"type 'time' needs a wildcard or text list; '{list_name}' is a range",
+            )
+
+    used_slots: set[str] = set()
+    rewritten: list[str] = []
+    for i, template in enumerate(spec.templates):
+        where = f"{base}.templates[{i}]"
+        text = _hassil_template(template, spec)
+        try:
+            sentence = parse_sentence(text, keep_text=True)
+        except Exception as exc:  # hassil raises ParseError, AssertionError, ValueError
+            issues.add(display, where, f"template syntax error: {exc}")
+            continue
+        for expr in _walk(sentence.expression):
+            if isinstance(expr, ListReference):
+                if expr.list_name not in lists:
+                    issues.add(display, where, f"unknown slot list '{expr.list_name}'")
+                slot_name = expr.slot_name
+                used_slots.add(slot_name)
+                if (
+                    slot_name not in spec.slots
+                    and expr.list_name in lists
+                    and slot_name != expr.list_name
+                ):
+                    issues.add(display, where, f"slot '{slot_name}' is not declared in slots")
+            elif isinstance(expr, RuleReference) and expr.rule_name not in rules:
+                issues.add(display, where, f"unknown expansion rule '<{expr.rule_name}>'")
+        rewritten.append(text)
+
+    for slot_name, slot in spec.slots.items():
+        if slot.required and slot.default is None and slot_name not in used_slots:
+            issues.add(display, f"{base}.slots.{slot_name}", "required slot appears in no template")
+    return tuple(rewritten)
+
+
+def _content_hash(root: Path) -> tuple[str, tuple[Path, ...]]:
+    digest = hashlib.sha256()
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and p.relative_to(root).parts[0] != "tests"
+        and not p.name.startswith(".")
+    )
+    for p in files:
+        digest.update(p.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(p.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest(), tuple(files)
+
+
+def _import_handlers(path: Path, content_hash: str, issues: _Collector) -> ModuleType | None:
+    if not path.exists():
+        return None
+    module_name = f"edgepipe_pack_handlers_{content_hash[:16]}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        issues.add(_display(path), "", "cannot import")
+        return None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a pack's code can raise anything while importing
+        issues.add(_display(path), "", f"import failed: {type(exc).__name__}: {exc}")
+        return None
+    sys.modules[module_name] = module
+    return module
+
+
+def _intent_files(root: Path, rel: str, issues: _Collector) -> list[Path]:
+    target = root / rel
+    if target.is_file():
+        return [target]
+    if target.is_dir():
+        found = sorted([*target.glob("*.yaml"), *target.glob("*.yml")])
+        if not found:
+            issues.add(_display(target), "", "no intent files (*.yaml) in this folder")
+        return found
+    issues.add(_display(target), "", "intents folder or file not found")
+    return []
+
+
+def _check_rules(
+    rules: Mapping[str, Rule],
+    intents: Mapping[str, IntentDef],
+    display: str,
+    issues: _Collector,
+) -> None:
+    for rule_name, rule in rules.items():
+        where = f"rules.{rule_name}"
+        for i, intent_name in enumerate(rule.intents):
+            if intent_name not in intents:
+                issues.add(display, f"{where}.intents[{i}]", f"unknown intent '{intent_name}'")
+                continue
+            slot = getattr(rule, "slot", None)
+            if slot is not None and slot not in intents[intent_name].spec.slots:
+                issues.add(display, f"{where}.slot", f"intent '{intent_name}' has no slot '{slot}'")
+            if isinstance(rule, TimeRangeRule) and slot is not None:
+                spec_slot = intents[intent_name].spec.slots.get(slot)
+                if spec_slot is not None and spec_slot.type != "time":
+                    issues.add(display, f"{where}.slot", f"slot '{slot}' is not a time slot")
+        for key, text in (
+            ("reply", rule.reply),
+            *([("requires", rule.requires)] if isinstance(rule, CapabilityRule) else []),
+        ):
+            try:
+                compile_template(text)
+            except TemplateSyntaxError as exc:
+                issues.add(display, f"{where}.{key}", f"template syntax error: {exc.message}")
+
+
+def _check_responses(
+    responses: ResponsesFileSpec,
+    intents: Mapping[str, IntentDef],
+    display: str,
+    issues: _Collector,
+) -> None:
+    for name in intents:
+        if "default" not in responses.intents.get(name, {}):
+            issues.add(display, f"intents.{name}", "missing the 'default' response")
+    for name, keys in responses.intents.items():
+        if name not in intents:
+            issues.add(display, f"intents.{name}", f"unknown intent '{name}'")
+        for key, text in keys.items():
+            try:
+                compile_template(text)
+            except TemplateSyntaxError as exc:
+                issues.add(
+                    display, f"intents.{name}.{key}", f"template syntax error: {exc.message}"
+                )
+    for key, text in responses.system.model_dump().items():
+        try:
+            compile_template(text)
+        except TemplateSyntaxError as exc:
+            issues.add(display, f"system.{key}", f"template syntax error: {exc.message}")
+
+
+def load_pack(
+    path: str | Path, *, resolve_handler: Callable[[str, ModuleType | None], object] | None = None
+) -> Pack:
+    """Load and validate the pack at ``path`` (its folder, or its ``pack.yaml``).
+
+    Raises :class:`edgepipe.errors.PackError` listing every problem found.
+    ``resolve_handler`` checks handler references (the runtime passes its registry).
+    """
+    from edgepipe.errors import PackError
+
+    root = Path(path)
+    if root.name in {"pack.yaml", "pack.yml"} and root.is_file():
+        root = root.parent
+    issues = _Collector()
+    if not root.is_dir():
+        raise PackError([PackIssue(file=str(root), path="", message="pack folder not found")])
+
+    pack_file = root / "pack.yaml"
+    pack_data = read_yaml(pack_file, issues)
+    spec = (
+        _validate(PackSpec, pack_data, _display(pack_file), issues)
+        if pack_data is not None
+        else None
+    )
+    if spec is None:
+        raise PackError(issues.issues)
+
+    try:
+        ZoneInfo(spec.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        issues.add(_display(pack_file), "timezone", f"unknown time zone '{spec.timezone}'")
+    room = spec.context.room
+    if spec.context.room_types and room.type not in spec.context.room_types:
+        issues.add(_display(pack_file), "context.room.type", f"unknown room type '{room.type}'")
+
+    # intents: merge every file, remembering where each definition came from
+    lists: dict[str, SlotListSpec] = {}
+    list_src: dict[str, str] = {}
+    rules_text: dict[str, str] = {}
+    rules_src: dict[str, str] = {}
+    intent_specs: dict[str, tuple[IntentSpec, str]] = {}
+    intents_complete = True  # False when an intents file failed: skip "unknown intent" checks
+    for file in _intent_files(root, spec.files.intents, issues):
+        display = _display(file)
+        data = read_yaml(file, issues)
+        parsed = _validate(IntentsFileSpec, data, display, issues) if data is not None else None
+        if parsed is None:
+            intents_complete = False
+            continue
+        for name, lst in parsed.lists.items():
+            if name in lists:
+                issues.add(display, f"lists.{name}", f"slot list also defined in {list_src[name]}")
+            lists[name], list_src[name] = lst, display
+        for name, body in parsed.expansion_rules.items():
+            if name in rules_text:
+                issues.add(display, f"expansion_rules.{name}", "expansion rule defined twice")
+            rules_text[name], rules_src[name] = body, display
+        for name, ispec in parsed.intents.items():
+            if name in intent_specs:
+                issues.add(
+                    display, f"intents.{name}", f"intent also defined in {intent_specs[name][1]}"
+                )
+            intent_specs[name] = (ispec, display)
+    if not intent_specs and not issues.issues:
+        issues.add(_display(root / spec.files.intents), "", "the pack defines no intents")
+
+    for rule_name, body in rules_text.items():
+        try:
+            parse_sentence(body, keep_text=True)
+        except Exception as exc:  # hassil raises several types for bad syntax
+            issues.add(
+                rules_src[rule_name],
+                f"expansion_rules.{rule_name}",
+                f"template syntax error: {exc}",
+            )
+
+    content_hash, files = _content_hash(root)
+    handlers_module = _import_handlers(root / spec.files.handlers, content_hash, issues)
+
+    intents: dict[str, IntentDef] = {}
+    for name, (ispec, display) in intent_specs.items():
+        rewritten = _check_intent(name, ispec, display, lists, rules_text, issues)
+        intents[name] = IntentDef(
+            name=name,
+            spec=ispec,
+            policy=ispec.policy or spec.policy,
+            source=display,
+            hassil_templates=rewritten,
+        )
+        if resolve_handler is not None:
+            try:
+                resolve_handler(ispec.handler, handlers_module)
+            except LookupError as exc:
+                issues.add(display, f"intents.{name}.handler", str(exc.args[0]))
+
+    rules_file = root / spec.files.rules
+    rules: dict[str, Rule] = {}
+    rules_data = read_yaml(rules_file, issues, required=False)
+    if rules_data is not None:
+        parsed_rules = _validate(RulesFileSpec, rules_data, _display(rules_file), issues)
+        if parsed_rules is not None:
+            rules = dict(parsed_rules.rules)
+            if intents_complete:
+                _check_rules(rules, intents, _display(rules_file), issues)
+
+    responses_file = root / spec.files.responses
+    responses = ResponsesFileSpec()
+    responses_data = read_yaml(responses_file, issues)
+    if responses_data is not None:
+        parsed_responses = _validate(
+            ResponsesFileSpec, responses_data, _display(responses_file), issues
+        )
+        if parsed_responses is not None:
+            responses = parsed_responses
+            if intents_complete:
+                _check_responses(responses, intents, _display(responses_file), issues)
+
+    facts = read_yaml(root / spec.files.facts, issues, required=False) or {}
+
+    if issues.issues:
+        raise PackError(issues.issues)
+    return Pack(
+        root=root,
+        spec=spec,
+        intents=intents,
+        lists=lists,
+        expansion_rules=rules_text,
+        rules=rules,
+        responses=responses,
+        facts=facts,
+        handlers_module=handlers_module,
+        content_hash=content_hash,
+        files=files,
+    )

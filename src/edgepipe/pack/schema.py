@@ -1,0 +1,336 @@
+"""Pydantic models of the files in a pack.
+
+One model per file kind. They check shape and types only; references between files (a template
+naming a slot list, a rule naming an intent) are checked by :mod:`edgepipe.pack.loader`, which
+knows which file each definition came from.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+HHMM_PATTERN = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+Scalar = str | int | float | bool
+
+
+def _check_hhmm(value: str) -> str:
+    if not HHMM_PATTERN.match(value) or (value.startswith("24") and value != "24:00"):
+        raise ValueError(f"'{value}' is not a time of day in HH:MM form")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- pack.yaml
+
+
+class RoomTypeSpec(_Model):
+    """What a kind of room has."""
+
+    capabilities: list[str] = Field(default_factory=list)
+    """Capability names (``blinds``, ``lights.living_room``) that capability rules check."""
+
+
+class RoomSpec(_Model):
+    """The room (or kiosk, vehicle...) this deployment runs in."""
+
+    number: str = "0"
+    type: str = "default"
+    guest_name: str | None = None
+
+
+class ContextSpec(_Model):
+    """Deployment context handlers and rules can read."""
+
+    room: RoomSpec = Field(default_factory=RoomSpec)
+    room_types: dict[str, RoomTypeSpec] = Field(default_factory=dict)
+
+
+class LimitsSpec(_Model):
+    """Input limits."""
+
+    max_text_chars: int = Field(default=1000, ge=1, le=100_000)
+    """Longest request text accepted, in characters."""
+
+
+class TelemetrySpec(_Model):
+    """What the per-turn telemetry store records."""
+
+    enabled: bool = True
+    store_raw_text: bool = False
+    """Store the guest's words verbatim. Off by default: only a keyed hash and a redacted form."""
+    path: str | None = None
+    """SQLite file; default ``$EDGEPIPE_HOME/telemetry.db``."""
+
+
+class FilesSpec(_Model):
+    """Where the pack's other files are, relative to the pack folder."""
+
+    intents: str = "intents"
+    rules: str = "rules.yaml"
+    responses: str = "responses.yaml"
+    facts: str = "facts.yaml"
+    handlers: str = "handlers.py"
+
+
+class PolicySpec(_Model):
+    """How the router treats an intent."""
+
+    tier: Literal["rules", "local_model", "cloud"] = "rules"
+    """The tier that answers this intent."""
+    min_confidence: float = Field(default=0.8, ge=0.0, le=1.0)
+    """Below this classifier confidence the intent is not acted on without a question."""
+    privacy: Literal["local_only", "redact", "allowed"] = "local_only"
+    """What may leave the device for this intent."""
+
+
+class StateSpec(_Model):
+    """Initial room/device state for the in-memory adapter."""
+
+    adapter: Literal["memory"] = "memory"
+    initial: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class DemoTurnSpec(_Model):
+    """One scripted demo request."""
+
+    text: str = Field(min_length=1)
+    at: str | None = None
+    """Local time of day (``HH:MM``) the request is made at; default the demo's start time."""
+
+    @field_validator("at")
+    @classmethod
+    def _hhmm(cls, value: str | None) -> str | None:
+        return None if value is None else _check_hhmm(value)
+
+
+class PackSpec(_Model):
+    """``pack.yaml``."""
+
+    name: Name
+    version: str = "0.0.0"
+    language: str = "en"
+    description: str = ""
+    timezone: str = "UTC"
+    skip_words: list[str] = Field(default_factory=list)
+    """Words and phrases ignored anywhere in a request (politeness, fillers)."""
+    replacements: dict[str, str] = Field(default_factory=dict)
+    """Whole-word rewrites applied before template matching (chat spellings: ``u`` -> ``you``)."""
+    context: ContextSpec = Field(default_factory=ContextSpec)
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    telemetry: TelemetrySpec = Field(default_factory=TelemetrySpec)
+    files: FilesSpec = Field(default_factory=FilesSpec)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    """Default policy for intents that do not set their own."""
+    state: StateSpec = Field(default_factory=StateSpec)
+    demo: list[str | DemoTurnSpec] = Field(default_factory=list)
+    """Scripted requests for ``edgepipe demo``."""
+
+
+# --------------------------------------------------------------------------- intents/*.yaml
+
+
+class ListValueSpec(_Model):
+    """A slot list entry whose spoken form differs from its value."""
+
+    in_: str = Field(alias="in", min_length=1)
+    out: str | int
+
+
+class RangeSpec(_Model):
+    """A numeric slot list; numbers may be spoken as digits or words."""
+
+    from_: int = Field(alias="from")
+    to: int
+    step: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeSpec:
+        if self.to < self.from_:
+            raise ValueError(f"range 'from' ({self.from_}) is greater than 'to' ({self.to})")
+        return self
+
+
+class SlotListSpec(_Model):
+    """A slot list: exactly one of ``values``, ``range`` or ``wildcard``."""
+
+    values: list[str | ListValueSpec] | None = None
+    range: RangeSpec | None = None
+    wildcard: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SlotListSpec:
+        kinds = [self.values is not None, self.range is not None, self.wildcard]
+        if sum(kinds) != 1:
+            raise ValueError(
+                "a slot list needs exactly one of 'values', 'range' or 'wildcard: true'"
+            )
+        if self.values is not None and not self.values:
+            raise ValueError("'values' is empty")
+        return self
+
+
+class SlotSpec(_Model):
+    """A slot an intent fills."""
+
+    list: str | None = None
+    """Slot list the value comes from; defaults to the slot's own name."""
+    type: Literal["text", "number", "time"] = "text"
+    """How the raw value is normalised. ``time`` parses spoken times into ``HH:MM``."""
+    required: bool = False
+    """Without it the request is answered with a clarifying question."""
+    default: Scalar | None = None
+    """Value used when the request does not say."""
+    prefer: Literal["any", "morning", "afternoon", "daytime"] = "any"
+    """For ``time`` slots: how to read an hour without am/pm."""
+
+
+class IntentSpec(_Model):
+    """One intent."""
+
+    description: str = Field(min_length=1)
+    handler: str = Field(min_length=1)
+    """A built-in handler name, or ``pack:<function>`` from the pack's ``handlers.py``."""
+    args: dict[str, Any] = Field(default_factory=dict)
+    """Handler arguments (key templates, step sizes...)."""
+    slots: dict[Name, SlotSpec] = Field(default_factory=dict)
+    templates: list[str] = Field(min_length=1)
+    """Sentence templates in the Home Assistant template language (hassil)."""
+    examples: list[str] = Field(default_factory=list)
+    """Free-form example requests, for the learned router."""
+    policy: PolicySpec | None = None
+    impact: Literal["low", "high"] = "low"
+    """High-impact intents (bookings, billing) are never acted on at low confidence."""
+
+    @field_validator("templates")
+    @classmethod
+    def _non_blank(cls, value: list[str]) -> list[str]:
+        for i, text in enumerate(value):
+            if not text.strip():
+                raise ValueError(f"template [{i}] is blank")
+        return value
+
+
+class IntentsFileSpec(_Model):
+    """An ``intents/*.yaml`` file."""
+
+    lists: dict[Name, SlotListSpec] = Field(default_factory=dict)
+    expansion_rules: dict[Name, str] = Field(default_factory=dict)
+    intents: dict[Name, IntentSpec] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- rules.yaml
+
+
+class _RuleBase(_Model):
+    intents: list[Name] = Field(min_length=1)
+    reply: str = Field(min_length=1)
+    """Polite reply when the rule refuses (Jinja2; sees the rule's fields, slots and value)."""
+    description: str = ""
+
+
+class RangeRule(_RuleBase):
+    """A numeric slot (or handler-computed value) must lie in [min, max]."""
+
+    kind: Literal["range"]
+    slot: Name | None = None
+    """Slot checked before the handler runs; None for rules that handlers check themselves."""
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RangeRule:
+        if self.min is None and self.max is None:
+            raise ValueError("a range rule needs 'min', 'max' or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class TimeRangeRule(_RuleBase):
+    """A time-of-day slot must lie between earliest and latest (``HH:MM``)."""
+
+    kind: Literal["time_range"]
+    slot: Name
+    earliest: str | None = None
+    latest: str | None = None
+
+    @field_validator("earliest", "latest")
+    @classmethod
+    def _hhmm(cls, value: str | None) -> str | None:
+        return None if value is None else _check_hhmm(value)
+
+
+class WindowSpec(_Model):
+    """A daily window; ``end`` before ``start`` wraps past midnight."""
+
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        return _check_hhmm(value)
+
+
+class WindowRule(_RuleBase):
+    """The intent is only served inside ``allowed`` (or never inside ``denied``)."""
+
+    kind: Literal["window"]
+    allowed: WindowSpec | None = None
+    denied: WindowSpec | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> WindowRule:
+        if (self.allowed is None) == (self.denied is None):
+            raise ValueError("a window rule needs exactly one of 'allowed' or 'denied'")
+        return self
+
+
+class CapabilityRule(_RuleBase):
+    """The room must have a capability (a template over slots, e.g. ``lights.{{ zone }}``)."""
+
+    kind: Literal["capability"]
+    requires: str = Field(min_length=1)
+
+
+Rule = Annotated[
+    RangeRule | TimeRangeRule | WindowRule | CapabilityRule, Field(discriminator="kind")
+]
+
+
+class RulesFileSpec(_Model):
+    """``rules.yaml``."""
+
+    rules: dict[Name, Rule] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- responses.yaml
+
+
+class SystemRepliesSpec(_Model):
+    """Replies the runtime itself gives."""
+
+    fallback: str = (
+        "Sorry, I can't help with that here. I can control the room and answer questions "
+        "about the hotel."
+    )
+    handler_error: str = (
+        "Sorry, something went wrong with that request. Please call the front desk."
+    )
+    clarify_slot: str = "Sorry, I didn't catch the {{ slot }}. Could you say it again?"
+
+
+class ResponsesFileSpec(_Model):
+    """``responses.yaml``: reply templates (Jinja2) per intent and response key."""
+
+    system: SystemRepliesSpec = Field(default_factory=SystemRepliesSpec)
+    intents: dict[Name, dict[Name, str]] = Field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Privacy: what may leave the device, and what is kept on it."""
