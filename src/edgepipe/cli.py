@@ -11,6 +11,7 @@ import logging
 import statistics
 import sys
 from collections import Counter
+from dataclasses import asdict
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -38,7 +39,7 @@ eval_app = typer.Typer(help="Measure a pack against labelled data.", no_args_is_
 app.add_typer(eval_app, name="eval")
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state: dict[str, bool] = {"debug": False}
 
 EXIT_FAILED = 1
@@ -281,7 +282,7 @@ def trace(
     finally:
         store.close()
     if as_json:
-        out.print_json(data={"turns": [row.__dict__ for row in rows]})
+        out.print_json(data={"turns": [asdict(row) for row in rows]})
         return
     table = Table(title=f"last {len(rows)} turns · {path}", show_lines=False)
     for col in ("time (UTC)", "request (redacted)", "route", "intent", "ms", "stages"):

@@ -27,7 +27,7 @@ from edgepipe.frames import (
 )
 from edgepipe.handlers import resolve_handler
 from edgepipe.pack.loader import Pack, load_pack
-from edgepipe.router.templates import TemplateMatcher
+from edgepipe.router.templates import matcher_for
 from edgepipe.rules import RuleEngine
 from edgepipe.state import InMemoryState, StateAdapter
 from edgepipe.telemetry.store import TelemetryStore
@@ -83,8 +83,7 @@ class Assistant:
         self.state: StateAdapter = state or InMemoryState(values=dict(pack.spec.state.initial))
         self.telemetry = telemetry
         self._clock: Clock = clock or (lambda: datetime.now(pack.timezone))
-        self.matcher = TemplateMatcher(pack)
-        self.matcher.warm_up()
+        self.matcher = matcher_for(pack)
         self.rules = RuleEngine(pack)
         self.responder = Responder(pack)
         self.rules_tier = RulesTier(pack, self.state, self.rules, self.responder)

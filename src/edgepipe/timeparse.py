@@ -98,7 +98,7 @@ def _number(tokens: list[str], i: int) -> tuple[int, int] | None:
     if i >= len(tokens):
         return None
     tok = tokens[i]
-    if tok.isdigit() and len(tok) <= 2:
+    if tok.isascii() and tok.isdigit() and len(tok) <= 2:
         return int(tok), 1
     if tok in _TENS:
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
@@ -137,10 +137,10 @@ def _clock(tokens: list[str]) -> tuple[int, int, int] | None:
         return 12, 0, 1
     if first == "midnight":
         return 0, 0, 1
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", first)
+    m = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", first)
     if m:
         return int(m.group(1)), int(m.group(2)), 1
-    m = re.fullmatch(r"(\d{1,2})(\d{2})", first)  # "0630", "630"
+    m = re.fullmatch(r"([0-9]{1,2})([0-9]{2})", first)  # "0630", "630"
     if m and len(first) in (3, 4):
         return int(m.group(1)), int(m.group(2)), 1
     # "<minutes> past|after|to|before <hour>"

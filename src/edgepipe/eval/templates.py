@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -65,7 +65,7 @@ class TemplateReport:
             "oos_lines": self.oos_lines,
             "oos_matched": self.oos_matched,
             "oos_handler_executed": self.oos_executed,
-            "misses": [m.__dict__ for m in self.misses],
+            "misses": [asdict(m) for m in self.misses],
         }
 
 

@@ -206,11 +206,13 @@ def _check_intent(
     issues: _Collector,
 ) -> tuple[str, ...]:
     base = f"intents.{name}"
+    reported: set[str] = set()  # unknown lists already named once, at the slot
     for slot_name, slot in spec.slots.items():
         list_name = slot.list or slot_name
         where = f"{base}.slots.{slot_name}"
         if list_name not in lists:
             issues.add(display, where, f"unknown slot list '{list_name}'")
+            reported.add(list_name)
             continue
         kind = lists[list_name]
         if slot.type == "number" and kind.range is None:
@@ -236,7 +238,7 @@ def _check_intent(
             continue
         for expr in _walk(sentence.expression):
             if isinstance(expr, ListReference):
-                if expr.list_name not in lists:
+                if expr.list_name not in lists and expr.list_name not in reported:
                     issues.add(display, where, f"unknown slot list '{expr.list_name}'")
                 slot_name = expr.slot_name
                 used_slots.add(slot_name)

@@ -11,18 +11,25 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+_EMAIL = ("EMAIL", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE))
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("EMAIL", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)),
     # 13-19 digits, optionally grouped by spaces or dashes: payment cards
     ("CARD", re.compile(r"\b(?:\d[ -]?){12,18}\d\b")),
-    # international or grouped phone numbers: +351 21 555 0140, (555) 123-4567, 555-123-4567
     (
         "PHONE",
-        re.compile(r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){2,4}\b"),
+        re.compile(
+            # +351 21 555 0140 / 555-123-4567 / +1 (555) 123-4567 / (555) 123-4567 / 555-0140
+            r"(?:\+\d{1,3}[ .-]?)?\(\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]\d{2,4}){1,3}\b"
+            r"|(?:\+\d{1,3}[ .-]?)?\b\d{2,4}(?:[ .-]\d{2,4}){2,4}\b"
+            r"|\b\d{3}[ .-]\d{4}\b"
+        ),
     ),
     (
         "ROOM",
-        re.compile(r"\b(room|suite|rm\.?)\s*(?:number\s*|no\.?\s*|#\s*)?\d{1,5}\b", re.IGNORECASE),
+        re.compile(
+            r"(\b(?:room|suite|rm\.?)\s*(?:(?:number|nr\.?|no\.?|is|was|=)\s*)*#?\s*)\d{1,5}\b",
+            re.IGNORECASE,
+        ),
     ),
     # any remaining run of 5+ digits (IDs, booking references, long numbers)
     ("NUMBER", re.compile(r"\b\d{5,}\b")),
@@ -36,21 +43,23 @@ class Redaction:
     text: str
     """The text with each personal datum replaced by ``<KIND>``."""
     kinds: tuple[str, ...]
-    """The kinds replaced, one entry per replacement, in pattern order."""
+    """The kinds replaced, one entry per replacement, in the order the passes ran."""
 
 
 def redact(text: str, *, names: Iterable[str] = ()) -> Redaction:
-    """Replace e-mail addresses, card and phone numbers, room numbers, long digit runs and the
-    given personal names with placeholders."""
+    """Replace e-mail addresses, the given personal names, card and phone numbers, room numbers
+    and long digit runs with placeholders (``<EMAIL>``, ``<NAME>``...)."""
     kinds: list[str] = []
-    out = text
+    out, n = _EMAIL[1].subn("<EMAIL>", text)
+    kinds.extend([_EMAIL[0]] * n)
     for name in sorted({n.strip() for n in names if n and n.strip()}, key=len, reverse=True):
-        pattern = re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
+        # whole words only, and never inside a placeholder already written
+        pattern = re.compile(rf"(?<![\w<]){re.escape(name)}(?![\w>])", re.IGNORECASE)
         out, n = pattern.subn("<NAME>", out)
         kinds.extend(["NAME"] * n)
     for kind, pattern in _PATTERNS:
         if kind == "ROOM":
-            out, n = pattern.subn(lambda m: f"{m.group(1)} <ROOM>", out)
+            out, n = pattern.subn(lambda m: f"{m.group(1)}<ROOM>", out)
         else:
             out, n = pattern.subn(f"<{kind}>", out)
         kinds.extend([kind] * n)

@@ -272,6 +272,20 @@ class TemplateMatcher:
         )
 
 
+_MATCHERS: dict[str, TemplateMatcher] = {}
+
+
+def matcher_for(pack: Pack) -> TemplateMatcher:
+    """A warmed-up matcher for ``pack``, shared by every assistant on the same pack content."""
+    key = f"{pack.root.resolve()}:{pack.content_hash}"
+    matcher = _MATCHERS.get(key)
+    if matcher is None:
+        matcher = TemplateMatcher(pack)
+        matcher.warm_up()
+        _MATCHERS[key] = matcher
+    return matcher
+
+
 def pack_vocabulary(pack: Pack) -> frozenset[str]:
     """Every word a template of the pack can match (templates, rules, lists, skip words)."""
     texts: list[str] = []

@@ -120,7 +120,7 @@ class TelemetryStore:
         self.store_raw_text = store_raw_text
         self.busy_timeout_ms = busy_timeout_ms
         self._names = tuple(redact_names)
-        self._pending: deque[tuple[Any, ...]] = deque(maxlen=max_pending)
+        self._pending: deque[tuple[TurnResult, str, str]] = deque(maxlen=max_pending)
         self._conn: sqlite3.Connection | None = None
         self._key: bytes | None = None
         self._lock = threading.Lock()
@@ -202,25 +202,18 @@ class TelemetryStore:
             hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).hexdigest(),
             redact(text, names=self._names).text,
             text if self.store_raw_text else None,
-            result.reply.text,
+            redact(result.reply.text, names=self._names).text,
             result.total_ms,
             json.dumps(result.trace.as_list()),
         )
 
     def record(self, result: TurnResult, *, pack: str, pack_version: str = "") -> bool:
-        """Record a turn. Returns False (and logs) when it could not be written now."""
+        """Record a turn. Returns False (and logs) when it could not be written now; the turn
+        then waits in the bounded queue for the next write."""
         with self._lock:
-            for attempt in range(2):
-                try:
-                    self._connect()
-                    break
-                except sqlite3.Error as exc:
-                    if not self._handle_error(exc) or attempt == 1:
-                        return False
-            row = self._row(result, pack, pack_version)
             if len(self._pending) == self._pending.maxlen:
                 self.dropped += 1
-            self._pending.append(row)
+            self._pending.append((result, pack, pack_version))
             return self._flush_locked()
 
     def _flush_locked(self) -> bool:
@@ -229,20 +222,20 @@ class TelemetryStore:
         for attempt in range(2):
             try:
                 conn = self._connect()
-                rows = list(self._pending)
+                rows = [self._row(*item) for item in self._pending]
                 with conn:
                     conn.execute("BEGIN IMMEDIATE")
                     conn.executemany(sql, rows)
                 self._pending.clear()
                 self.last_error = None
                 return True
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 quarantined = self._handle_error(exc)
                 if not quarantined or attempt == 1:
                     return False
         return False
 
-    def _handle_error(self, exc: sqlite3.Error) -> bool:
+    def _handle_error(self, exc: sqlite3.Error | OSError) -> bool:
         """Log a storage error; move a corrupt file aside. True when a fresh file is in place."""
         message = str(exc)
         self.last_error = message
@@ -250,6 +243,9 @@ class TelemetryStore:
             log.warning(
                 "telemetry: database busy, %d turn(s) queued: %s", len(self._pending), message
             )
+            return False
+        if isinstance(exc, OSError):
+            log.error("telemetry: cannot open %s: %s", self.path, message)
             return False
         if any(marker in message.lower() for marker in _CORRUPT_MARKERS) or "newer" in message:
             self._quarantine(message)

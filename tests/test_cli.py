@@ -1,0 +1,145 @@
+"""The command line, run as a real process where exit codes and stderr matter."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import HOTEL, ROOT
+
+EDGEPIPE = [sys.executable, "-m", "edgepipe.cli"]
+
+
+def run(*args: str, stdin: bytes | None = None, home: Path) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "EDGEPIPE_HOME": str(home)}
+    return subprocess.run(
+        [*EDGEPIPE, *args],
+        input=stdin,
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_ask_json_acceptance(tmp_path: Path) -> None:
+    proc = run("ask", str(HOTEL), "turn off the lights in the bedroom", "--json", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert {
+        "text",
+        "route",
+        "intent",
+        "slots",
+        "confidence",
+        "response",
+        "trace",
+        "total_ms",
+    } <= set(data)
+    assert data["route"] == "rules"
+    assert data["intent"] == "lights_off"
+    assert data["slots"] == {"zone": "bedroom"}
+    assert data["response"]
+    assert all({"stage", "ms", "outcome"} <= set(span) for span in data["trace"])
+    assert (tmp_path / "telemetry.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["ask", str(HOTEL), ""], None, b"request text is empty"),
+        (
+            ["ask", str(HOTEL), "-"],
+            b"x" * 102_400,
+            b"request text is 102400 characters; the limit is 500",
+        ),
+        (
+            ["ask", str(HOTEL), "-"],
+            b"turn off \xff\xfe the lights",
+            b"stdin is not UTF-8 text (byte 0xff at offset 9)",
+        ),
+    ],
+)
+def test_bad_input_is_a_clear_usage_error(
+    tmp_path: Path, args: list[str], stdin: bytes | None, message: bytes
+) -> None:
+    proc = run(*args, stdin=stdin, home=tmp_path)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert b"Traceback" not in proc.stderr + proc.stdout
+
+
+def test_bad_input_with_json_prints_an_error_object(tmp_path: Path) -> None:
+    proc = run("ask", str(HOTEL), "", "--json", home=tmp_path)
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout) == {
+        "error": {"code": "input_empty", "message": "request text is empty"}
+    }
+
+
+def _broken_copy(tmp_path: Path, rel: str, edit) -> Path:  # type: ignore[no-untyped-def]
+    import shutil
+
+    root = tmp_path / "pack"
+    shutil.copytree(HOTEL, root)
+    edit(root / rel)
+    return root
+
+
+def test_pack_with_broken_yaml(tmp_path: Path) -> None:
+    root = _broken_copy(tmp_path, "rules.yaml", lambda p: p.write_text("rules:\n  x: [unclosed\n"))
+    for command in (["ask", str(root), "hello"], ["check", str(root)]):
+        proc = run(*command, home=tmp_path)
+        assert proc.returncode == 1
+        assert f"{root / 'rules.yaml'}: broken YAML: line".encode() in proc.stderr
+        assert b"Traceback" not in proc.stderr
+
+
+def test_pack_with_missing_slot_list(tmp_path: Path) -> None:
+    def edit(path: Path) -> None:
+        data = yaml.safe_load(path.read_text())
+        data["intents"]["thermostat_set"]["slots"]["degrees"]["list"] = "temps"
+        path.write_text(yaml.safe_dump(data))
+
+    root = _broken_copy(tmp_path, "intents/room.yaml", edit)
+    proc = run("check", str(root), home=tmp_path)
+    assert proc.returncode == 1
+    assert (
+        f"{root / 'intents/room.yaml'}: intents.thermostat_set.slots.degrees: unknown slot list 'temps'".encode()
+        in proc.stderr
+    )
+    assert b"Traceback" not in proc.stderr
+
+
+def test_check_trace_and_demo(tmp_path: Path) -> None:
+    ok = run("check", str(HOTEL), home=tmp_path)
+    assert ok.returncode == 0 and b"ok: pack 'hotel'" in ok.stdout
+    demo = run("demo", str(HOTEL), home=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert b"routes: rules" in demo.stdout
+    trace = run("trace", "--last", "3", "--json", home=tmp_path)
+    assert trace.returncode == 0, trace.stderr
+    turns = json.loads(trace.stdout)["turns"]
+    assert len(turns) == 3
+    assert turns[0]["text_raw"] is None and len(turns[0]["text_hash"]) == 64
+    assert turns[0]["trace"][0]["stage"] == "input"
+
+
+def test_trace_without_database(tmp_path: Path) -> None:
+    proc = run("trace", home=tmp_path / "empty")
+    assert proc.returncode == 1 and b"no telemetry database" in proc.stderr
+
+
+def test_eval_templates_json(tmp_path: Path) -> None:
+    proc = run("eval", "templates", str(HOTEL), "--json", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["oos_handler_executed"] == 0
+    assert report["rate_by_style"]["direct"] >= 0.95
