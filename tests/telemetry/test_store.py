@@ -145,7 +145,8 @@ def test_unmatched_turn_is_recorded_as_fallback_without_intent(store, assistant_
     [row] = store.recent()
     assert result.decision.route.value == "fallback"
     assert row.route == "fallback"
-    assert row.reason == "no_match"
+    assert row.reason == result.decision.reason
+    assert row.reason.startswith("oos:")  # the learned router abstained
     assert row.intent is None
     assert row.confidence is None
     assert row.slots == {}

@@ -83,8 +83,9 @@ def slots_agree(match: IntentMatch, expected: dict[str, Any], pack: Pack) -> boo
 
 
 def evaluate_templates(pack: Pack, examples: list[Example], *, at: datetime) -> TemplateReport:
-    """Run every line through a fresh assistant (in-memory state, no telemetry) at time ``at``."""
-    assistant = Assistant(pack, clock=lambda: at)
+    """Run every line through a fresh assistant (templates only: no learned router; in-memory
+    state, no telemetry) at time ``at``."""
+    assistant = Assistant(pack, clock=lambda: at, router=None)
     total: Counter[str] = Counter()
     correct: Counter[str] = Counter()
     misses: list[Miss] = []

@@ -13,7 +13,7 @@ import importlib.util
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from edgepipe.errors import PackIssue
 from edgepipe.pack.schema import (
     CapabilityRule,
+    ExamplesFileSpec,
     IntentsFileSpec,
     IntentSpec,
     PackSpec,
@@ -58,6 +59,8 @@ class IntentDef:
     """Display path of the file that defines it."""
     hassil_templates: tuple[str, ...]
     """Templates rewritten for hassil (slot names mapped to their lists)."""
+    examples: tuple[str, ...] = ()
+    """Example requests: the intent's own ``examples`` plus those in ``examples.yaml``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +75,8 @@ class Pack:
     rules: Mapping[str, Rule]
     responses: ResponsesFileSpec
     facts: Mapping[str, Any]
+    out_of_scope_examples: tuple[str, ...]
+    """Requests the pack must not act on (``examples.yaml: out_of_scope``), for training."""
     handlers_module: ModuleType | None
     content_hash: str
     """SHA-256 over every file of the pack except its tests; keys caches built from the pack."""
@@ -452,6 +457,7 @@ def load_pack(
             policy=ispec.policy or spec.policy,
             source=display,
             hassil_templates=rewritten,
+            examples=tuple(ispec.examples),
         )
         if resolve_handler is not None:
             try:
@@ -483,6 +489,24 @@ def load_pack(
 
     facts = read_yaml(root / spec.files.facts, issues, required=False) or {}
 
+    examples_file = root / spec.files.examples
+    out_of_scope: tuple[str, ...] = ()
+    examples_data = read_yaml(examples_file, issues, required=False)
+    if examples_data is not None:
+        parsed_examples = _validate(
+            ExamplesFileSpec, examples_data, _display(examples_file), issues
+        )
+        if parsed_examples is not None:
+            out_of_scope = tuple(parsed_examples.out_of_scope)
+            for name, extra in parsed_examples.intents.items():
+                if name not in intents:
+                    if intents_complete:
+                        issues.add(
+                            _display(examples_file), f"intents.{name}", f"unknown intent '{name}'"
+                        )
+                    continue
+                intents[name] = replace(intents[name], examples=(*intents[name].examples, *extra))
+
     if issues.issues:
         raise PackError(issues.issues)
     return Pack(
@@ -494,6 +518,7 @@ def load_pack(
         rules=rules,
         responses=responses,
         facts=facts,
+        out_of_scope_examples=out_of_scope,
         handlers_module=handlers_module,
         content_hash=content_hash,
         files=files,

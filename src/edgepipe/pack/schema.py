@@ -79,6 +79,7 @@ class FilesSpec(_Model):
     responses: str = "responses.yaml"
     facts: str = "facts.yaml"
     handlers: str = "handlers.py"
+    examples: str = "examples.yaml"
 
 
 class PolicySpec(_Model):
@@ -90,6 +91,30 @@ class PolicySpec(_Model):
     """Below this classifier confidence the intent is not acted on without a question."""
     privacy: Literal["local_only", "redact", "allowed"] = "local_only"
     """What may leave the device for this intent."""
+
+
+class RouterSpec(_Model):
+    """The learned router (intent classifier with out-of-scope abstention)."""
+
+    enabled: bool = True
+    encoder: bool = True
+    """Use the MiniLM sentence features (False: TF-IDF n-grams only)."""
+    template_samples: int = Field(default=40, ge=0, le=1000)
+    """Random sentences drawn from each intent's templates as extra training examples."""
+    calibration: str = "oos_recall:0.6"
+    """Threshold target: ``balanced``, ``precision:P`` or ``oos_recall:R``."""
+    clarify_margin: float = Field(default=0.1, ge=0.0, le=1.0)
+    """Runner-up within this probability of the best intent: ask which one was meant."""
+    confirm_ttl_s: float = Field(default=120.0, gt=0)
+    """How long a clarifying question waits for its answer."""
+
+    @field_validator("calibration")
+    @classmethod
+    def _target(cls, value: str) -> str:
+        from edgepipe.router.calibrate import parse_target
+
+        parse_target(value)
+        return value
 
 
 class StateSpec(_Model):
@@ -131,6 +156,7 @@ class PackSpec(_Model):
     policy: PolicySpec = Field(default_factory=PolicySpec)
     """Default policy for intents that do not set their own."""
     state: StateSpec = Field(default_factory=StateSpec)
+    router: RouterSpec = Field(default_factory=RouterSpec)
     demo: list[str | DemoTurnSpec] = Field(default_factory=list)
     """Scripted requests for ``edgepipe demo``."""
 
@@ -191,12 +217,16 @@ class SlotSpec(_Model):
     """Value used when the request does not say."""
     prefer: Literal["any", "morning", "afternoon", "daytime"] = "any"
     """For ``time`` slots: how to read an hour without am/pm."""
+    question: str | None = None
+    """What to ask when the slot is missing ("What time should I wake you?")."""
 
 
 class IntentSpec(_Model):
     """One intent."""
 
     description: str = Field(min_length=1)
+    summary: str | None = None
+    """A few words for clarifying questions ("turn the lights on"); default from description."""
     handler: str = Field(min_length=1)
     """A built-in handler name, or ``pack:<function>`` from the pack's ``handlers.py``."""
     args: dict[str, Any] = Field(default_factory=dict)
@@ -313,6 +343,17 @@ class RulesFileSpec(_Model):
     rules: dict[Name, Rule] = Field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------- examples.yaml
+
+
+class ExamplesFileSpec(_Model):
+    """``examples.yaml``: free-form requests per intent and out-of-scope requests, for training
+    the learned router (in addition to each intent's own ``examples``)."""
+
+    intents: dict[Name, list[Annotated[str, Field(min_length=1)]]] = Field(default_factory=dict)
+    out_of_scope: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+
+
 # --------------------------------------------------------------------------- responses.yaml
 
 
@@ -327,6 +368,9 @@ class SystemRepliesSpec(_Model):
         "Sorry, something went wrong with that request. Please call the front desk."
     )
     clarify_slot: str = "Sorry, I didn't catch the {{ slot }}. Could you say it again?"
+    confirm: str = "Just to check: do you want me to {{ action }}?"
+    choose: str = "Sorry, did you mean {{ first }}, or {{ second }}?"
+    declined: str = "OK, I won't do that."
 
 
 class ResponsesFileSpec(_Model):

@@ -5,9 +5,10 @@ Matching runs in two passes:
 1. ``exact``: the whole request (after the pack's word replacements and symbol folding, e.g.
    ``15%`` -> ``15 percent``) against every template.
 2. ``clause``: when the whole request matches nothing, each clause of it (split at ``, ; . ! ?``
-   and at `` and ``/`` but ``/`` so ``) is matched on its own. The turn uses the clause match only
-   when every clause that matched agrees on one intent: "bit chilly, bump the heat up" is one
-   request; "turn off the lights and open the blinds" is two, and is not guessed at.
+   and at `` and ``/`` but ``/`` so ``) is matched on its own. When every clause that matched
+   agrees on one intent, that is the request ("bit chilly, bump the heat up"); when two or three
+   clauses match different intents, each is a request of its own (``clauses``: "turn off the
+   lights and open the blinds" runs both, in order).
 3. ``corrected``: when both fail, words that are not in the pack's vocabulary (every word of its
    templates, lists and skip words) are replaced by the single vocabulary word within one edit
    (two for words of eight letters or more), and passes 1-2 run again: "clsoe the blinds".
@@ -82,7 +83,9 @@ class TemplateResult:
     candidates: int = 0
     """How many raw matches hassil produced."""
     how: str = "exact"
-    """Which pass produced the match: ``exact`` or ``clause``."""
+    """Which pass produced the match: ``exact``, ``clause``, ``clauses`` or ``corrected``."""
+    also: tuple[IntentMatch, ...] = ()
+    """Further requests in the same sentence ("lights off and close the blinds"), in order."""
 
 
 class _InvalidSlot(Exception):
@@ -124,7 +127,9 @@ _SYMBOLS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<=[a-z])-(?=[a-z])", re.IGNORECASE), " "),
 )
 _CLAUSE_SPLIT = re.compile(
-    r"\s*(?:[,;!?]|(?<!\d)\.(?!\d)|\s-\s)\s*|\s+(?:and|but|so|also|then)\s+", re.IGNORECASE
+    r"\s*(?:[,;!?]|(?<!\d)\.(?!\d)|\s-\s)\s*(?:(?:and|but|so|also|then)\s+)?"
+    r"|\s+(?:and|but|so|also|then)\s+",
+    re.IGNORECASE,
 )
 
 
@@ -178,6 +183,7 @@ class TemplateMatcher:
         if second.match is not None:
             return TemplateResult(
                 match=replace(second.match, confidence=min(second.match.confidence, 0.9)),
+                also=tuple(replace(m, confidence=0.9) for m in second.also),
                 candidates=second.candidates,
                 how="corrected",
             )
@@ -220,6 +226,17 @@ class TemplateMatcher:
                 match=replace(best, confidence=0.95),
                 candidates=sum(r.candidates for r in found),
                 how="clause",
+            )
+        if 1 < len(names) <= 3:  # several requests in one sentence: each clause is one
+            distinct: list[IntentMatch] = []
+            for m in matches:
+                if m.name not in {d.name for d in distinct}:
+                    distinct.append(replace(m, confidence=0.95))
+            return TemplateResult(
+                match=distinct[0],
+                also=tuple(distinct[1:]),
+                candidates=sum(r.candidates for r in found),
+                how="clauses",
             )
         return result
 

@@ -76,6 +76,14 @@ def edgepipe_home() -> Path:
     return Path(base) / "edgepipe"
 
 
+def cache_home() -> Path:
+    """Derived files (built models, trained routers): ``$EDGEPIPE_CACHE``, else
+    ``$EDGEPIPE_HOME/cache``. Safe to delete; rebuilt on demand."""
+    if cache := os.environ.get("EDGEPIPE_CACHE"):
+        return Path(cache)
+    return edgepipe_home() / "cache"
+
+
 def default_db_path() -> Path:
     """Where turns are recorded unless a pack or caller says otherwise."""
     return edgepipe_home() / "telemetry.db"

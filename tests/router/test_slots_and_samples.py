@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from edgepipe.router.augment import TemplateSampler
+from edgepipe.router.slots import SlotSpotter
+from edgepipe.router.templates import matcher_for
+
+NOW = datetime(2026, 11, 25, 10, 0)
+
+
+@pytest.mark.parametrize(
+    ("intent", "text", "expected", "missing"),
+    [
+        (
+            "request_amenity",
+            "my hair is wet and there is no hair dryer anywhere",
+            {"item": "hair_dryer"},
+            [],
+        ),
+        ("request_amenity", "we could use something for the bed", {}, ["item"]),
+        ("thermostat_set", "I would prefer it around twenty two in here", {"degrees": 22}, []),
+        ("thermostat_set", "make it 99 in here", {}, ["degrees"]),  # outside the list's range
+        (
+            "wakeup_call",
+            "early flight, someone ring the room at 4:30 please",
+            {"time": "04:30"},
+            [],
+        ),
+        ("lights_on", "I can barely read my book over here at the desk", {"zone": "desk"}, []),
+        (
+            "book_taxi",
+            "how do I get to the airport by 7 tomorrow",
+            {"destination": "airport", "time": "07:00"},
+            [],
+        ),
+        (
+            "request_towels",
+            "we ran out of the things you dry yourself with",
+            {"count": 2},
+            [],
+        ),  # default
+        ("late_checkout", "can we stay longer", {"time": "12:00"}, []),  # default
+    ],
+)
+def test_spots_declared_values_only(
+    hotel_pack, intent: str, text: str, expected: dict, missing: list
+) -> None:  # type: ignore[no-untyped-def]
+    slots, still_missing = SlotSpotter(hotel_pack).spot(intent, text, NOW)
+    assert {k: v.value for k, v in slots.items()} == expected
+    assert still_missing == missing
+
+
+def test_template_samples_are_varied_deterministic_and_match_their_intent(hotel_pack) -> None:  # type: ignore[no-untyped-def]
+    first = TemplateSampler(hotel_pack, seed=3).sentences("request_towels", 30)
+    again = TemplateSampler(hotel_pack, seed=3).sentences("request_towels", 30)
+    other = TemplateSampler(hotel_pack, seed=4).sentences("request_towels", 30)
+    assert first == again and first != other
+    assert len(first) == 30 and len({s.split()[0] for s in first}) > 5
+    matcher = matcher_for(hotel_pack)
+    matched = [matcher.match(s, NOW).match for s in first]
+    # templates generate their own sentences: nearly all of them match back to the intent
+    assert sum(m is not None and m.name == "request_towels" for m in matched) >= 27
