@@ -1,0 +1,190 @@
+"""An append-only local record of every egress decision (SQLite).
+
+One row per request that was considered for leaving the device: when, which tier and intent,
+the data class, what was redacted (kinds and counts, never the values), the bytes sent, the
+destination host and the outcome (``sent``, ``blocked``, ``skipped:offline``, ``failed:<code>``,
+``deferred``...). The text that actually left (already redacted) is kept so that an auditor can
+see exactly what was sent; nothing that was held back is stored.
+
+The table refuses ``UPDATE`` and ``DELETE`` (SQLite triggers): rows can only be added. Writing
+never breaks a turn: a locked file keeps the row in a bounded in-memory queue that is flushed
+on the next write; every failure is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS egress (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    turn_id TEXT,
+    tier TEXT NOT NULL,
+    intent TEXT,
+    data_class TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    redacted_json TEXT NOT NULL,
+    bytes_sent INTEGER NOT NULL,
+    destination TEXT NOT NULL,
+    sent_text TEXT
+);
+CREATE TRIGGER IF NOT EXISTS egress_no_update BEFORE UPDATE ON egress
+BEGIN SELECT RAISE(ABORT, 'the egress audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS egress_no_delete BEFORE DELETE ON egress
+BEGIN SELECT RAISE(ABORT, 'the egress audit log is append-only'); END;
+"""
+_COLUMNS = (
+    "ts",
+    "turn_id",
+    "tier",
+    "intent",
+    "data_class",
+    "outcome",
+    "redacted_json",
+    "bytes_sent",
+    "destination",
+    "sent_text",
+)
+_MAX_PENDING = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """One row of the audit log."""
+
+    id: int
+    ts: str
+    turn_id: str | None
+    tier: str
+    intent: str | None
+    data_class: str
+    outcome: str
+    redacted: dict[str, int]
+    """Kind -> how many were replaced."""
+    bytes_sent: int
+    destination: str
+    sent_text: str | None
+
+
+class AuditLog:
+    """The egress audit log in one SQLite file; thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pending: deque[tuple[Any, ...]] = deque(maxlen=_MAX_PENDING)
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, timeout=0.5, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def record(
+        self,
+        *,
+        tier: str,
+        intent: str | None,
+        data_class: str,
+        outcome: str,
+        redacted: tuple[str, ...] | list[str],
+        bytes_sent: int,
+        destination: str,
+        sent_text: str | None = None,
+        turn_id: str | None = None,
+    ) -> bool:
+        """Append one row. Returns False (and keeps the row queued) when it could not be written."""
+        row = (
+            datetime.now(UTC).isoformat(timespec="milliseconds"),
+            turn_id,
+            tier,
+            intent,
+            data_class,
+            outcome,
+            json.dumps(dict(sorted(Counter(redacted).items()))),
+            int(bytes_sent),
+            destination,
+            sent_text,
+        )
+        with self._lock:
+            if len(self._pending) == self._pending.maxlen:
+                log.error("audit queue full: the oldest unwritten egress record is dropped")
+            self._pending.append(row)
+            return self._flush()
+
+    def _flush(self) -> bool:
+        try:
+            db = self._db()
+            placeholders = ", ".join("?" for _ in _COLUMNS)
+            while self._pending:
+                db.execute(
+                    f"INSERT INTO egress ({', '.join(_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
+                    self._pending[0],
+                )
+                self._pending.popleft()
+            return True
+        except (sqlite3.Error, OSError) as exc:
+            log.error(
+                "audit log %s not written (%d queued): %s", self.path, len(self._pending), exc
+            )
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            return False
+
+    @property
+    def pending(self) -> int:
+        """Rows waiting to be written."""
+        return len(self._pending)
+
+    def entries(self, last: int | None = None) -> list[AuditEntry]:
+        """Rows in the order written (the last ``last`` only, when given)."""
+        with self._lock:
+            db = self._db()
+            sql = f"SELECT id, {', '.join(_COLUMNS)} FROM egress ORDER BY id"  # noqa: S608
+            rows = db.execute(sql).fetchall()
+        if last is not None:
+            rows = rows[-last:] if last > 0 else []
+        return [
+            AuditEntry(
+                id=r[0],
+                ts=r[1],
+                turn_id=r[2],
+                tier=r[3],
+                intent=r[4],
+                data_class=r[5],
+                outcome=r[6],
+                redacted=json.loads(r[7]),
+                bytes_sent=r[8],
+                destination=r[9],
+                sent_text=r[10],
+            )
+            for r in rows
+        ]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db().execute("SELECT COUNT(*) FROM egress").fetchone()[0])
