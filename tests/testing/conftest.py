@@ -1,0 +1,31 @@
+"""Fixtures for the stand-in cloud tests (the session-wide ``cloud`` is in tests/conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from edgepipe.testing.cloud import StandInCloud
+
+
+@pytest.fixture(autouse=True)
+def _clean_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests that use the shared cloud start and end with no fault and zeroed counters."""
+    if "cloud" not in request.fixturenames:
+        yield
+        return
+    stand_in: StandInCloud = request.getfixturevalue("cloud")
+    stand_in.clear_fault()
+    assert stand_in.proxy is not None
+    stand_in.proxy.reset_stats()
+    yield
+    stand_in.clear_fault()
+
+
+@pytest.fixture
+def client(cloud: StandInCloud) -> Iterator[httpx.Client]:
+    """A fresh client (own connection pool) on the proxied base URL, with short timeouts."""
+    with httpx.Client(base_url=cloud.base_url, timeout=httpx.Timeout(20.0, connect=2.0)) as c:
+        yield c
