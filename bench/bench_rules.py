@@ -82,7 +82,8 @@ def main() -> None:
     pack = load_assistant_pack(PACK)
     texts = [ex.text for name in FILES for ex in load_examples(PACK / "tests" / name)]
     moment = datetime(2026, 11, 25, 10, 0, tzinfo=pack.timezone)
-    assistant = Assistant(pack, clock=lambda: moment, router=None)  # the deterministic path
+    # the deterministic path: no learned router, no model tiers
+    assistant = Assistant(pack, clock=lambda: moment, router=None, local_model=None, cloud=None)
     matcher = assistant.matcher
     hassil_intents = matcher._intents  # the same compiled templates edgepipe uses
     matched = {t for t in texts if matcher.match(t, moment).match is not None}
@@ -94,7 +95,9 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         store = TelemetryStore(Path(tmp) / "telemetry.db")
-        with_telemetry = Assistant(pack, telemetry=store, clock=lambda: moment, router=None)
+        with_telemetry = Assistant(
+            pack, telemetry=store, clock=lambda: moment, router=None, local_model=None, cloud=None
+        )
         runs["edgepipe+telemetry"] = with_telemetry.handle_text
         for name, fn in runs.items():
             latencies, wall = measure(fn, texts, args.rounds)
