@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/bench_router.py --docs --json bench/results/router.json
 	$(BIN)/python bench/bench_local_model.py --json bench/results/local_model.json
 	$(BIN)/python bench/bench_cloud.py --json bench/results/cloud.json
+	$(BIN)/python bench/eval_qa.py --json bench/results/qa.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -367,6 +367,9 @@ class Assistant:
                 if prediction.best == OOS_LABEL
                 else f"oos:{prediction.confidence:.2f}<{prediction.threshold:.2f}"
             )
+            rescued = self._qa_rescue(text, reason)
+            if rescued is not None:
+                return rescued
             route = Route.CLOUD if self.cloud is not None else Route.FALLBACK
             return _Plan(decision=RouteDecision(route=route, reason=reason))
         assert prediction.intent is not None
@@ -409,6 +412,32 @@ class Assistant:
         )
         return self._to_tier(
             match, f"classifier:{prediction.confidence:.2f}>={prediction.threshold:.2f}", now
+        )
+
+    def _qa_rescue(self, text: str, reason: str) -> _Plan | None:
+        """An out-of-scope reading that the information page clearly answers goes to the local
+        question-answering intent instead of the cloud (see ``local_model.qa_rescue_score``)."""
+        spec = self.pack.spec.local_model
+        if self.local is None or spec.qa_rescue_score is None:
+            return None
+        qa = next(
+            (
+                name
+                for name, i in self.pack.intents.items()
+                if i.spec.task == "qa" and i.policy.tier == "local_model"
+            ),
+            None,
+        )
+        if qa is None:
+            return None
+        score = self.local.retrieval_score(text)
+        if score < spec.qa_rescue_score:
+            return None
+        return _Plan(
+            decision=RouteDecision(
+                route=Route.LOCAL_MODEL, reason=f"{reason}>page:{score:.2f}>={spec.qa_rescue_score}"
+            ),
+            intent=IntentMatch(name=qa, slots={}, confidence=score, source="retrieval"),
         )
 
     def _to_tier(self, intent: IntentMatch, reason: str, now: datetime) -> _Plan:

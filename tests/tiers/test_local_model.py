@@ -240,3 +240,33 @@ def test_real_model_slot_extraction_never_invents_a_time(
         )
         if "time" in found:
             assert time_supported(str(found["time"].value), text), (text, found)
+
+
+class AbstainingRouter:
+    """A router that finds everything out of scope."""
+
+    def classify(self, text: str) -> Any:
+        from edgepipe.router.classifier import OOS_LABEL, Prediction
+
+        return Prediction(
+            intent=None,
+            confidence=0.1,
+            best=OOS_LABEL,
+            top=OOS_LABEL,
+            runner_up=None,
+            runner_up_confidence=0.0,
+            threshold=0.6,
+        )
+
+
+def test_out_of_scope_that_the_page_answers_stays_local(hotel_pack: Pack) -> None:
+    from edgepipe.pipeline import Assistant
+
+    tier, _ = scripted_tier(hotel_pack, ["Dogs up to 10 kg are welcome."])
+    bot = Assistant(hotel_pack, router=AbstainingRouter(), local_model=tier, cloud=None)  # type: ignore[arg-type]
+    pets = bot.handle_text("are dogs up to 10 kg welcome, and what is the charge per night")
+    route = next(s for s in pets.trace.spans if s.stage == "route")
+    assert pets.decision.route is Route.LOCAL_MODEL and ">page:" in (route.detail or "")
+    assert pets.intent is not None and pets.intent.name == "hotel_info"
+    trip = bot.handle_text("plan a three day trip to Lisbon for me")
+    assert trip.decision.route is Route.FALLBACK and "page" not in trip.decision.reason

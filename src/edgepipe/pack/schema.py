@@ -130,6 +130,10 @@ class LocalModelSpec(_Model):
     """Information page (Markdown with ``##`` sections) that questions are answered from."""
     qa_min_score: float = Field(default=0.3, ge=0.0, le=1.0)
     """Retrieval score below which the page is taken not to have the answer."""
+    qa_rescue_score: float | None = Field(default=0.5, ge=0.0, le=1.0)
+    """A request the router finds out of scope is still answered from the page (by the pack's
+    first ``task: qa`` local-model intent) when retrieval scores it at least this high: a
+    question about the deployment is answered locally rather than sent out. None: off."""
     max_answer_chars: int = Field(default=240, ge=20, le=2000)
     max_answer_tokens: int = Field(default=60, ge=8, le=512)
     shape_max_chars: int = Field(default=160, ge=20, le=1000)

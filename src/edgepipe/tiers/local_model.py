@@ -235,6 +235,10 @@ class LocalModelTier:
     def model(self) -> LocalModel:
         return self._model
 
+    def retrieval_score(self, question: str) -> float:
+        """How well the information page matches ``question`` (0 without a page)."""
+        return self._kb.search(question).score if self._kb is not None else 0.0
+
     def _enough_time(self, deadline: Deadline) -> bool:
         """Start the model only when the deadline leaves room for a useful answer (the model
         itself also declines a call whose prompt it cannot evaluate in the time left)."""
