@@ -158,7 +158,12 @@ class LocalModel:
             t0 = time.perf_counter()
             self._llm.eval(tokens)
             self._observe_eval(len(tokens), (time.perf_counter() - t0) * 1000)
-            self._prefixes[task] = (tokens, self._llm.save_state())
+            state = self._llm.save_state()
+            # the saved state carries the logits of every prefix token (8-13 MB per task for
+            # SmolLM2's 49k vocabulary); a restore is always followed by evaluating a suffix, so
+            # only the last row is kept (load_state broadcasts it over the prefix rows)
+            state.scores = state.scores[-1:].copy()
+            self._prefixes[task] = (tokens, state)
         return tokens
 
     def complete(
