@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from edgepipe.sqlite import SqliteFile
 
 log = logging.getLogger(__name__)
 
@@ -51,31 +51,14 @@ class Deferred:
     result: str | None
 
 
-class Outbox:
+class Outbox(SqliteFile):
     """Deferred requests in a SQLite file; thread-safe."""
 
+    schema = _SCHEMA
+
     def __init__(self, path: Path, *, max_attempts: int = 5) -> None:
-        self.path = path
+        super().__init__(path)
         self.max_attempts = max_attempts
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=0.5, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
     def enqueue(self, *, intent: str, text: str, slots: dict[str, Any]) -> int:
         """Store a request; returns its id. Raises ``sqlite3.Error`` if it could not be stored."""

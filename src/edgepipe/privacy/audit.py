@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from edgepipe.sqlite import SqliteFile
 
 log = logging.getLogger(__name__)
 
@@ -77,31 +78,14 @@ class AuditEntry:
     sent_text: str | None
 
 
-class AuditLog:
+class AuditLog(SqliteFile):
     """The egress audit log in one SQLite file; thread-safe."""
 
+    schema = _SCHEMA
+
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        super().__init__(path)
         self._pending: deque[tuple[Any, ...]] = deque(maxlen=_MAX_PENDING)
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=0.5, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
-        return self._conn
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
     def record(
         self,
@@ -150,9 +134,7 @@ class AuditLog:
             log.error(
                 "audit log %s not written (%d queued): %s", self.path, len(self._pending), exc
             )
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._drop()
             return False
 
     @property

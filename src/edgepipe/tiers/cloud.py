@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +37,7 @@ import httpx
 from edgepipe.deadline import Deadline
 from edgepipe.errors import EdgepipeError
 from edgepipe.pack.schema import CloudSpec
+from edgepipe.sqlite import SqliteFile
 
 log = logging.getLogger(__name__)
 
@@ -130,30 +130,19 @@ class CloudConfig:
         return cls(base_url=base_url.rstrip("/"), model=model, api_key=key)
 
 
-class CostLedger:
+_LEDGER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spend (ts TEXT NOT NULL, month TEXT NOT NULL, model TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, estimated INTEGER NOT NULL,
+    cost REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS spend_month ON spend (month);
+"""
+
+
+class CostLedger(SqliteFile):
     """Spend per calendar month (UTC), in SQLite; thread-safe; never raises on record."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=0.2, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS spend (ts TEXT NOT NULL, month TEXT NOT NULL,"
-                " model TEXT NOT NULL, input_tokens INTEGER NOT NULL,"
-                " output_tokens INTEGER NOT NULL, estimated INTEGER NOT NULL,"
-                " cost REAL NOT NULL)"
-            )
-            conn.execute("CREATE INDEX IF NOT EXISTS spend_month ON spend (month)")
-            self._conn = conn
-        return self._conn
+    schema = _LEDGER_SCHEMA
+    busy_timeout_s = 0.2
 
     @staticmethod
     def month(now: datetime | None = None) -> str:
@@ -199,12 +188,6 @@ class CostLedger:
             except sqlite3.Error as exc:
                 log.error("cost ledger: could not record %.6f: %s", cost, exc)
                 return False
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
 
 def _delta_text(chunk: dict[str, Any]) -> str:
