@@ -38,6 +38,21 @@ def cloud() -> Iterator[StandInCloud]:
         yield stand_in
 
 
+@pytest.fixture(autouse=True)
+def _clean_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests that use the shared cloud start and end with no fault, zeroed counters and no
+    captured requests."""
+    if "cloud" not in request.fixturenames:
+        yield
+        return
+    stand_in: StandInCloud = request.getfixturevalue("cloud")
+    stand_in.clear_fault()
+    assert stand_in.proxy is not None
+    stand_in.proxy.reset_stats()
+    yield
+    stand_in.clear_fault()
+
+
 @pytest.fixture(scope="session")
 def hotel_pack() -> Pack:
     return load_assistant_pack(HOTEL)

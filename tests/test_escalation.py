@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -36,13 +35,10 @@ def assistant(pack: Pack) -> Assistant:
 
 
 @pytest.fixture
-def online(cloud: StandInCloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[StandInCloud]:
+def online(cloud: StandInCloud, monkeypatch: pytest.MonkeyPatch) -> StandInCloud:
+    """The stand-in cloud as the pack's endpoint (faults are cleared by tests/conftest.py)."""
     monkeypatch.setenv("EDGEPIPE_CLOUD_BASE_URL", cloud.base_url)
-    cloud.clear_fault()
-    assert cloud.proxy is not None
-    cloud.proxy.reset_stats()
-    yield cloud
-    cloud.clear_fault()
+    return cloud
 
 
 def audit(home: Path) -> AuditLog:

@@ -10,20 +10,6 @@ import pytest
 from edgepipe.testing.cloud import StandInCloud
 
 
-@pytest.fixture(autouse=True)
-def _clean_faults(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Tests that use the shared cloud start and end with no fault and zeroed counters."""
-    if "cloud" not in request.fixturenames:
-        yield
-        return
-    stand_in: StandInCloud = request.getfixturevalue("cloud")
-    stand_in.clear_fault()
-    assert stand_in.proxy is not None
-    stand_in.proxy.reset_stats()
-    yield
-    stand_in.clear_fault()
-
-
 @pytest.fixture
 def client(cloud: StandInCloud) -> Iterator[httpx.Client]:
     """A fresh client (own connection pool) on the proxied base URL, with short timeouts."""

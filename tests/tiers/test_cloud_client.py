@@ -42,16 +42,6 @@ SLACK_MS = 150
 deadline; the rest is thread hand-off and scheduling on a busy 2-core machine."""
 
 
-@pytest.fixture(autouse=True)
-def _clean_faults(cloud: StandInCloud) -> Iterator[None]:
-    """Every test starts and ends with no fault, zeroed counters and no captured requests."""
-    assert cloud.proxy is not None
-    cloud.clear_fault()
-    cloud.proxy.reset_stats()
-    yield
-    cloud.clear_fault()
-
-
 @pytest.fixture
 def make_client(
     cloud: StandInCloud, hotel_pack: Pack, tmp_path: Path
