@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 
 from edgepipe.deadline import Deadline
+from edgepipe.eval.stats import percentile
 from edgepipe.pack.loader import load_pack
 from edgepipe.testing.cloud import StandInCloud
 from edgepipe.tiers.cloud import CloudClient, CloudConfig, CostLedger
@@ -71,11 +72,6 @@ OVERHEADS = [  # (measured, baseline)
     ("edgepipe_proxy", "bare_direct_sse"),  # everything between the assistant and the server
     ("bare_direct_sse", "bare_direct_json"),  # streaming
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def pooled(client: httpx.Client) -> bool:

@@ -50,6 +50,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgepipe.eval.stats import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 PACK = ROOT / "packs" / "hotel"
 VARIANTS = [
@@ -66,11 +68,6 @@ RATIOS = [  # (edgepipe variant, raw baseline): same KV starting point, unless n
     ("edgepipe_cache_hit", "raw_cold"),  # what the prefix cache gains
     ("edgepipe_cache_restore", "raw_cold"),
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def load_prompts(n: int) -> tuple[str, list[tuple[str, str]]]:

@@ -152,7 +152,7 @@ def route(t):
         router.classify(t)
 cls = time_all(router.classify)
 full = time_all(route)
-q = lambda xs, p: xs[min(len(xs) - 1, round(p * (len(xs) - 1)))]
+from edgepipe.eval.stats import percentile as q
 print(json.dumps({
     "trained_in_this_process": router.trained,
     "import_and_pack_load_s": round(t1 - t0, 3),

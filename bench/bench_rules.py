@@ -30,17 +30,13 @@ from pathlib import Path
 from hassil import recognize_best
 
 from edgepipe.eval.datasets import load_examples
+from edgepipe.eval.stats import percentile
 from edgepipe.pipeline import Assistant, load_assistant_pack
 from edgepipe.telemetry.store import TelemetryStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = ROOT / "packs" / "hotel"
 FILES = ["utterances.jsonl", "dev_utterances.jsonl", "holdout_utterances.jsonl"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def summarise(latencies_ms: list[float], wall_s: float | None = None) -> dict[str, float]:

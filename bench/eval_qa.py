@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("EDGEPIPE_HOME", tempfile.mkdtemp(prefix="edgepipe-qa-"))
+    from edgepipe.eval.stats import percentile
     from edgepipe.pipeline import Assistant, load_assistant_pack
 
     pack = load_assistant_pack(args.pack)
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         "routes": dict(routes),
         "local_model_answers": dict(how),
         "turn_ms_p50": round(statistics.median(totals), 1),
-        "turn_ms_p95": round(totals[int(0.95 * (len(totals) - 1))], 1),
+        "turn_ms_p95": round(percentile(totals, 0.95), 1),
     }
     print(json.dumps(summary, indent=2))
     if args.json:

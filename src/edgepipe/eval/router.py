@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from edgepipe.eval.datasets import OOS, Example
+from edgepipe.eval.stats import percentile
 from edgepipe.router.classifier import OOS_LABEL, IntentClassifier, RouterConfig
 
 SWEEP = tuple(round(t, 2) for t in np.arange(0.0, 1.0, 0.05))
@@ -210,7 +211,7 @@ def evaluate_router(
         n_train=len(texts),
         n_test=len(test),
         latency_ms_p50=statistics.median(latencies),
-        latency_ms_p95=latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
+        latency_ms_p95=percentile(latencies, 0.95),
         load_s=load_s,
         calibration={
             "target": report.calibration.target,
