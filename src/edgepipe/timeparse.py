@@ -19,7 +19,7 @@ checkout: "at two" is 14:00). ``daytime``: 1-4 are p.m., 5-11 a.m. (a taxi "at t
 15:00, "at seven" is 07:00). ``any``: as said.
 """
 
-_UNITS = {
+NUMBER_WORDS: dict[str, int] = {
     "zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
     "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
     "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
@@ -51,7 +51,7 @@ _MORNING = {"am", "morning"}
 _EVENING = {"pm", "afternoon", "evening", "tonight", "night"}
 _DAY_WORDS = {"today": 0, "tonight": 0, "tomorrow": 1}
 VOCABULARY = frozenset(
-    {*_UNITS, *_TENS, *_FILLER, *_TRAILING_OK, *_MORNING, *_EVENING, *_DAY_WORDS}
+    {*NUMBER_WORDS, *_TENS, *_FILLER, *_TRAILING_OK, *_MORNING, *_EVENING, *_DAY_WORDS}
     | {"half", "quarter", "past", "after", "to", "before", "noon", "midday", "midnight", "oclock"}
     | {"minutes", "minute", "hour", "hours", "in", "an", "a"}
 )
@@ -102,11 +102,11 @@ def _number(tokens: list[str], i: int) -> tuple[int, int] | None:
         return int(tok), 1
     if tok in _TENS:
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if nxt in _UNITS and 1 <= _UNITS[nxt] <= 9 and nxt != "oh":
-            return _TENS[tok] + _UNITS[nxt], 2
+        if nxt in NUMBER_WORDS and 1 <= NUMBER_WORDS[nxt] <= 9 and nxt != "oh":
+            return _TENS[tok] + NUMBER_WORDS[nxt], 2
         return _TENS[tok], 1
-    if tok in _UNITS and tok != "oh":
-        return _UNITS[tok], 1
+    if tok in NUMBER_WORDS and tok != "oh":
+        return NUMBER_WORDS[tok], 1
     return None
 
 

@@ -32,6 +32,7 @@ from edgepipe.knowledge import KnowledgeBase, content_words
 from edgepipe.models.llama import Generation, LocalModel
 from edgepipe.pack.loader import Pack
 from edgepipe.tiers.rules import TierOutcome
+from edgepipe.timeparse import NUMBER_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +116,6 @@ def check_shaped(shaped: str, original: str, *, max_chars: int) -> Verdict:
     return Verdict(True)
 
 
-_HOUR_WORDS = (
-    *("midnight", "one", "two", "three", "four", "five", "six"),
-    *("seven", "eight", "nine", "ten", "eleven", "twelve"),
-)
-
-
 def time_supported(value: str, text: str) -> bool:
     """Whether ``text`` mentions the hour (and any minutes) of ``value`` ("HH:MM"): a model
     that turns "6:45" into "12:45" must not set a wake-up call."""
@@ -130,18 +125,15 @@ def time_supported(value: str, text: str) -> bool:
         return False
     lowered = text.lower()
     numbers = {int(n) for n in re.findall(r"\d+", lowered)}
+    clock_runs = re.findall(r"\d{3,4}", lowered)  # "0630", "715"
     words = set(re.findall(r"[a-z]+", lowered))
     h12 = hour % 12 or 12
     hour_ok = (
         bool({hour, h12} & numbers)
-        or _HOUR_WORDS[h12] in words
+        or any(NUMBER_WORDS.get(w) == h12 for w in words)
         or (hour == 12 and "noon" in words)
         or (hour == 0 and "midnight" in words)
-        or any(
-            re.fullmatch(rf"0?{h}[0-5]\d", n)
-            for n in re.findall(r"\d{3,4}", lowered)
-            for h in (hour, h12)
-        )
+        or any(re.fullmatch(rf"0?{h}[0-5]\d", n) for n in clock_runs for h in (hour, h12))
     )
     if minute == 0:
         return hour_ok
@@ -149,7 +141,7 @@ def time_supported(value: str, text: str) -> bool:
         minute in numbers
         or (minute == 30 and "half" in words)
         or (minute in (15, 45) and "quarter" in words)
-        or any(n.endswith(f"{minute:02d}") for n in re.findall(r"\d{3,4}", lowered))
+        or any(n.endswith(f"{minute:02d}") for n in clock_runs)
     )
     return hour_ok and minute_ok
 
