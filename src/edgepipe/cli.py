@@ -420,21 +420,10 @@ def _start_stand_in(pack: Pack) -> Any:
         return None
     err.print(f"starting the stand-in cloud (llama_cpp.server + fault proxy) on {url} ...")
     try:
-        stand_in = StandInCloud(proxy_port=parts.port, n_threads=2).start()
+        return StandInCloud(proxy_port=parts.port, n_threads=2).start()
     except (CloudStartError, FileNotFoundError, OSError) as exc:
         err.print(f"stand-in cloud did not start: {exc}; the cloud turns fall back")
         return None
-    try:  # the server's first completion pays one-off costs; a real cloud is warm
-        import httpx
-
-        httpx.post(
-            f"{stand_in.direct_url}/chat/completions",
-            json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
-            timeout=30,
-        )
-    except Exception as exc:  # a failed warm-up only makes the first turn slower
-        err.print(f"stand-in cloud warm-up failed: {exc}")
-    return stand_in
 
 
 @eval_app.command("templates")
