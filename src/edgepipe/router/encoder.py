@@ -85,6 +85,19 @@ def build_graph(weights: Path, out: Path) -> None:
         nodes.append(helper.make_node(op, ins, outs, **kw))
         return outs[0]
 
+    def linear(inp: str, tag: str, key: str) -> str:
+        """``inp @ W.T + b`` with the weights of ``key`` (constants named ``tag.W``, ``tag.b``)."""
+        weight = const(f"{tag}.W", w[f"{key}.weight"].T.copy())
+        return node("Add", [node("MatMul", [inp, weight]), const(f"{tag}.b", w[f"{key}.bias"])])
+
+    def layer_norm(inp: str, gain: str, shift: str, key: str) -> str:
+        return node(
+            "LayerNormalization",
+            [inp, const(gain, w[f"{key}.weight"]), const(shift, w[f"{key}.bias"])],
+            axis=-1,
+            epsilon=1e-12,
+        )
+
     const("word", w["embeddings.word_embeddings.weight"])
     const("pos", w["embeddings.position_embeddings.weight"])
     const("typ0", w["embeddings.token_type_embeddings.weight"][0])
@@ -109,16 +122,7 @@ def build_graph(weights: Path, out: Path) -> None:
         ],
     )
     x = node("Add", [node("Add", [tok, node("Gather", ["pos", positions], axis=0)]), "typ0"])
-    x = node(
-        "LayerNormalization",
-        [
-            x,
-            const("eln_g", w["embeddings.LayerNorm.weight"]),
-            const("eln_b", w["embeddings.LayerNorm.bias"]),
-        ],
-        axis=-1,
-        epsilon=1e-12,
-    )
+    x = layer_norm(x, "eln_g", "eln_b", "embeddings.LayerNorm")
     maskf = node("Cast", ["attention_mask"], to=TensorProto.FLOAT)
     bias = node("Mul", [node("Sub", ["one", maskf]), "neg"])
     bias = node("Unsqueeze", [bias, const("ax12", np.array([1, 2], np.int64))])
@@ -130,16 +134,7 @@ def build_graph(weights: Path, out: Path) -> None:
         p = f"encoder.layer.{i}."
         qkv = []
         for name in ("query", "key", "value"):
-            y = node(
-                "Add",
-                [
-                    node(
-                        "MatMul",
-                        [x, const(f"{p}{name}.W", w[f"{p}attention.self.{name}.weight"].T.copy())],
-                    ),
-                    const(f"{p}{name}.b", w[f"{p}attention.self.{name}.bias"]),
-                ],
-            )
+            y = linear(x, f"{p}{name}", f"{p}attention.self.{name}")
             qkv.append(node("Transpose", [node("Reshape", [y, "shape_bthd"])], perm=[0, 2, 1, 3]))
         q, k, v = qkv
         scores = node(
@@ -153,32 +148,11 @@ def build_graph(weights: Path, out: Path) -> None:
         )
         a = node("MatMul", [node("Softmax", [scores], axis=-1), v])
         a = node("Reshape", [node("Transpose", [a], perm=[0, 2, 1, 3]), "shape_bth"])
-        a = node(
-            "Add",
-            [
-                node(
-                    "MatMul", [a, const(f"{p}o.W", w[f"{p}attention.output.dense.weight"].T.copy())]
-                ),
-                const(f"{p}o.b", w[f"{p}attention.output.dense.bias"]),
-            ],
+        a = linear(a, f"{p}o", f"{p}attention.output.dense")
+        x = layer_norm(
+            node("Add", [a, x]), f"{p}ln1g", f"{p}ln1b", f"{p}attention.output.LayerNorm"
         )
-        x = node(
-            "LayerNormalization",
-            [
-                node("Add", [a, x]),
-                const(f"{p}ln1g", w[f"{p}attention.output.LayerNorm.weight"]),
-                const(f"{p}ln1b", w[f"{p}attention.output.LayerNorm.bias"]),
-            ],
-            axis=-1,
-            epsilon=1e-12,
-        )
-        f = node(
-            "Add",
-            [
-                node("MatMul", [x, const(f"{p}i.W", w[f"{p}intermediate.dense.weight"].T.copy())]),
-                const(f"{p}i.b", w[f"{p}intermediate.dense.bias"]),
-            ],
-        )
+        f = linear(x, f"{p}i", f"{p}intermediate.dense")
         f = node(
             "Mul",
             [
@@ -186,23 +160,8 @@ def build_graph(weights: Path, out: Path) -> None:
                 node("Add", [node("Erf", [node("Mul", [f, "rsqrt2"])]), "one"]),
             ],
         )
-        f = node(
-            "Add",
-            [
-                node("MatMul", [f, const(f"{p}f.W", w[f"{p}output.dense.weight"].T.copy())]),
-                const(f"{p}f.b", w[f"{p}output.dense.bias"]),
-            ],
-        )
-        x = node(
-            "LayerNormalization",
-            [
-                node("Add", [f, x]),
-                const(f"{p}ln2g", w[f"{p}output.LayerNorm.weight"]),
-                const(f"{p}ln2b", w[f"{p}output.LayerNorm.bias"]),
-            ],
-            axis=-1,
-            epsilon=1e-12,
-        )
+        f = linear(f, f"{p}f", f"{p}output.dense")
+        x = layer_norm(node("Add", [f, x]), f"{p}ln2g", f"{p}ln2b", f"{p}output.LayerNorm")
         if i + 1 in POOL_LAYERS:
             mean = node(
                 "Div", [node("ReduceSum", [node("Mul", [x, mask3]), "ax1"], keepdims=0), denom]
