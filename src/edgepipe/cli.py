@@ -193,6 +193,131 @@ def ask(
 
 
 @app.command()
+def listen(
+    pack_path: PackArg,
+    wav: Annotated[
+        Path | None, typer.Option("--wav", help="A WAV file (any rate, width, channels).")
+    ] = None,
+    pcm: Annotated[
+        str | None,
+        typer.Option("--pcm", help="Raw signed 16-bit little-endian mono PCM: a file, or '-'."),
+    ] = None,
+    rate: Annotated[int, typer.Option("--rate", help="Sample rate of --pcm audio.")] = 16000,
+    mic: Annotated[bool, typer.Option("--mic", help="Listen to the default microphone.")] = False,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write the spoken reply(s) to this WAV file.")
+    ] = None,
+    no_wake: Annotated[
+        bool,
+        typer.Option("--no-wake", help="Push-to-talk: no wake word, every utterance is a turn."),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per turn.")
+    ] = False,
+    at: AtOpt = None,
+    no_telemetry: NoTelemetryOpt = False,
+    db: DbOpt = None,
+) -> None:
+    """Voice turns: wake word, endpointing, speech recognition, the turn, speech synthesis."""
+    import json
+
+    import numpy as np
+
+    from edgepipe.voice.audio import Audio, from_pcm, load_wav, write_wav
+    from edgepipe.voice.session import VoiceAssistant
+
+    sources = sum(x is not None for x in (wav, pcm)) + int(mic)
+    if sources != 1:
+        _fail("give exactly one of --wav, --pcm or --mic", code="usage", exit_code=EXIT_USAGE)
+    audio: Audio | None = None
+    try:
+        if wav is not None:
+            audio = load_wav(wav)
+        elif pcm is not None:
+            data = sys.stdin.buffer.read() if pcm == "-" else Path(pcm).read_bytes()
+            audio = from_pcm(data, rate=rate, name="<stdin>" if pcm == "-" else pcm)
+    except EdgepipeError as exc:
+        _fail(str(exc), code=exc.code, exit_code=EXIT_USAGE, as_json=as_json)
+    except OSError as exc:
+        _fail(f"cannot read audio: {exc}", code="audio_missing", exit_code=EXIT_USAGE)
+    pack = _load(pack_path, as_json=as_json)
+    store = _telemetry(pack, no_telemetry, db)
+    assistant = Assistant(pack, telemetry=store, clock=_clock(pack, at))
+    replies: list[Any] = []
+    rate_out = 0
+    try:
+        voice = VoiceAssistant.from_assistant(assistant)
+        if audio is not None and audio.clipped:
+            err.print(f"[yellow]warning:[/] input is clipped ({audio.clipped_fraction:.1%})")
+        if audio is not None:
+            turns = voice.stream(_frames_of(audio), require_wake=not no_wake)
+        else:
+            turns = voice.stream(_mic_frames(), require_wake=not no_wake)
+        for turn in turns:
+            if turn.reply_audio is not None:
+                replies.append(turn.reply_audio)
+                rate_out = turn.reply_rate
+            if as_json:
+                print(json.dumps(turn.as_dict(), ensure_ascii=False), flush=True)
+            else:
+                heard = turn.transcript or "-"
+                out.print(f"{turn.response or '(no reply)'}", markup=False)
+                latency = turn.end_of_speech_to_first_audio_ms
+                took = f"{latency:.0f} ms" if latency is not None else "-"
+                err.print(
+                    f"[dim]{turn.outcome} · heard {heard!r} via {turn.asr_path or '-'} · "
+                    f"{(turn.result.intent.name if turn.result and turn.result.intent else '-')}"
+                    f" · {took}[/]",
+                    markup=True,
+                )
+    except EdgepipeError as exc:
+        _fail(str(exc), code=exc.code, exit_code=EXIT_FAILED, as_json=as_json)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if store is not None:
+            store.close()
+    if out_path is not None:
+        silence = np.zeros(int(0.3 * (rate_out or 16000)), dtype=np.float32)
+        joined = [part for reply in replies for part in (reply, silence)]
+        write_wav(out_path, np.concatenate(joined) if joined else silence, rate_out or 16000)
+
+
+def _frames_of(audio: Any) -> Any:
+    from edgepipe.voice.audio import chunks
+
+    return chunks(audio, 10)
+
+
+def _mic_frames() -> Any:
+    """10 ms frames from the default input device (sounddevice; an optional extra)."""
+    import queue
+
+    try:
+        import sounddevice as sd
+    except (ImportError, OSError) as exc:
+        raise EdgepipeError(
+            f"--mic needs sounddevice and PortAudio ({exc}); pip install sounddevice",
+            code="mic_unavailable",
+        ) from exc
+    frames: queue.Queue[bytes] = queue.Queue()
+
+    def callback(data: Any, _frames: int, _time: Any, _status: Any) -> None:
+        frames.put(bytes(data))
+
+    try:
+        stream = sd.RawInputStream(
+            samplerate=16000, channels=1, dtype="int16", blocksize=160, callback=callback
+        )
+    except Exception as exc:
+        raise EdgepipeError(f"cannot open the microphone: {exc}", code="mic_unavailable") from exc
+    with stream:
+        err.print("[dim]listening (Ctrl-C to stop)[/]", markup=True)
+        while True:
+            yield frames.get()
+
+
+@app.command()
 def chat(
     pack_path: PackArg,
     at: AtOpt = None,

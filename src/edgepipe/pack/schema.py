@@ -201,6 +201,42 @@ class DemoTurnSpec(_Model):
         return None if value is None else _check_hhmm(value)
 
 
+class VoiceSpec(_Model):
+    """Wake word, endpointing, speech recognition and speech synthesis (``edgepipe listen``)."""
+
+    wake_word: Literal["okay_nabu", "hey_jarvis", "hey_mycroft", "alexa"] = "okay_nabu"
+    """A microWakeWord model bundled with pymicro-wakeword."""
+    wake_cutoff: float = Field(default=0.85, gt=0, lt=1)
+    """Averaged wake-word probability above which the device wakes."""
+    wake_refractory_s: float = Field(default=2.0, ge=0)
+    """After a wake, further detections are ignored for this long."""
+    listen_timeout_s: float = Field(default=4.0, gt=0)
+    """After a wake, give up when no speech starts within this long."""
+    vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    """Speech probability (Silero VAD) that counts as voiced."""
+    min_speech_ms: int = Field(default=200, ge=10)
+    """Voiced audio shorter than this is not an utterance (a cough, a click)."""
+    trailing_silence_ms: int = Field(default=700, ge=50)
+    """Silence that ends an utterance."""
+    early_silence_ms: int = Field(default=200, ge=10)
+    """Silence that ends an utterance early when the grammar path already hears a whole command."""
+    max_utterance_s: float = Field(default=10.0, gt=0)
+    grammar_min_ratio: float = Field(default=0.9, gt=0)
+    """Grammar path confidence: per-frame acoustic score against a free phone loop."""
+    open_min_logprob: float = Field(default=-1.0, le=0)
+    """Open path confidence: Whisper's mean token log-probability."""
+    whisper_threads: int = Field(default=2, ge=1)
+    tts: Literal["piper", "espeak"] = "piper"
+    tts_fallback: bool = True
+    """Speak with espeak-ng when Piper fails."""
+
+    @model_validator(mode="after")
+    def _silences(self) -> VoiceSpec:
+        if self.early_silence_ms > self.trailing_silence_ms:
+            raise ValueError("early_silence_ms must not exceed trailing_silence_ms")
+        return self
+
+
 class PackSpec(_Model):
     """``pack.yaml``."""
 
@@ -224,6 +260,7 @@ class PackSpec(_Model):
     local_model: LocalModelSpec = Field(default_factory=LocalModelSpec)
     cloud: CloudSpec = Field(default_factory=CloudSpec)
     budgets: BudgetSpec = Field(default_factory=BudgetSpec)
+    voice: VoiceSpec = Field(default_factory=VoiceSpec)
     demo: list[str | DemoTurnSpec] = Field(default_factory=list)
     """Scripted requests for ``edgepipe demo``."""
 

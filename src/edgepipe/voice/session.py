@@ -1,0 +1,432 @@
+"""Voice turns: audio, wake word, endpointing, two-path speech recognition, a turn, speech out.
+
+:class:`VoiceAssistant` streams audio 10 ms at a time, the way a microphone delivers it, through
+the wake-word detector, then the VAD endpointer with the grammar path decoding alongside. When
+the endpointer ends the utterance it decides the transcript (grammar path if it heard a whole
+command confidently, else Whisper; neither confident -> "could you repeat that?"), runs the
+ordinary text turn (:meth:`edgepipe.pipeline.Assistant.handle_text`), and synthesises the reply
+sentence by sentence.
+
+``end_of_speech_to_first_audio`` is what the guest feels: audio time from the last voiced
+frame to the moment the endpointer decided, plus any processing backlog the stream had built
+up, plus wall time from that decision to the first synthesised sample of the reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edgepipe.frames import InputSource, TurnResult
+from edgepipe.pack.schema import VoiceSpec
+from edgepipe.pipeline import Assistant
+from edgepipe.telemetry.store import cache_home
+from edgepipe.voice.asr import (
+    GrammarHypothesis,
+    GrammarRecognizer,
+    OpenHypothesis,
+    WhisperRecognizer,
+)
+from edgepipe.voice.audio import SAMPLE_RATE, Audio, chunks
+from edgepipe.voice.endpoint import EndpointConfig, Endpointer, Event, SileroScorer
+from edgepipe.voice.tts import (
+    EspeakSynthesizer,
+    FallbackSynthesizer,
+    PiperSynthesizer,
+    Synthesizer,
+)
+from edgepipe.voice.wake import WakeWordDetector
+
+log = logging.getLogger(__name__)
+
+FRAME_MS = 10
+FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * 2
+REPEAT = "Sorry, could you repeat that?"
+_PRE_ROLL_MS = 300
+_POST_ROLL_MS = 200
+_MIN_OPEN_WORDS = 1
+
+
+@dataclass(slots=True)
+class VoiceTurn:
+    """One voice interaction: a wake (or push-to-talk) and what followed."""
+
+    wake: bool
+    wake_at_s: float | None = None
+    outcome: str = "no_speech"
+    """``turn`` (a text turn ran), ``clarify`` (asked to repeat), ``no_speech``, ``timeout``."""
+    transcript: str = ""
+    asr_path: str | None = None
+    """``grammar`` or ``open``; None when nothing was recognised."""
+    endpoint: str | None = None
+    """What ended the utterance: ``end``, ``early_end``, ``max_length``, ``stream_end``."""
+    speech_start_s: float | None = None
+    speech_end_s: float | None = None
+    """Last voiced frame, as the VAD saw it (seconds into the stream)."""
+    endpoint_s: float | None = None
+    grammar: GrammarHypothesis | None = None
+    open: OpenHypothesis | None = None
+    result: TurnResult | None = None
+    response: str = ""
+    tts_voice: str | None = None
+    reply_audio: npt.NDArray[np.float32] | None = None
+    reply_rate: int = 0
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    backlog_ms: float = 0.0
+    first_audio_ms: float | None = None
+    """Wall time from the endpoint decision to the first reply sample."""
+
+    @property
+    def end_of_speech_to_first_audio_ms(self) -> float | None:
+        if self.first_audio_ms is None or self.speech_end_s is None or self.endpoint_s is None:
+            return None
+        silence_ms = max(0.0, (self.endpoint_s - self.speech_end_s) * 1000)
+        return silence_ms + self.backlog_ms + self.first_audio_ms
+
+    def latency_from(self, true_speech_end_s: float) -> float | None:
+        """The same figure measured from a known last voiced sample (test audio)."""
+        if self.first_audio_ms is None or self.endpoint_s is None:
+            return None
+        silence_ms = max(0.0, (self.endpoint_s - true_speech_end_s) * 1000)
+        return silence_ms + self.backlog_ms + self.first_audio_ms
+
+    def as_dict(self) -> dict[str, Any]:
+        result = self.result
+        out: dict[str, Any] = {
+            "wake": self.wake,
+            "wake_at_s": _r(self.wake_at_s),
+            "outcome": self.outcome,
+            "transcript": self.transcript,
+            "asr_path": self.asr_path,
+            "route": result.decision.route.value if result else None,
+            "reason": result.decision.reason if result else None,
+            "intent": result.intent.name if result and result.intent else None,
+            "slots": result.intent.slot_values() if result and result.intent else {},
+            "response": self.response,
+            "handler_executed": bool(result and result.handler_executed),
+            "tts_voice": self.tts_voice,
+            "asr": {
+                "grammar": None
+                if self.grammar is None
+                else {"text": self.grammar.text, "ratio": round(self.grammar.ratio, 3)},
+                "open": None
+                if self.open is None
+                else {
+                    "text": self.open.text,
+                    "avg_logprob": round(self.open.avg_logprob, 3),
+                    "no_speech_prob": round(self.open.no_speech_prob, 3),
+                    "window_s": self.open.window_s,
+                },
+            },
+            "endpoint": self.endpoint,
+            "speech_start_s": _r(self.speech_start_s),
+            "speech_end_s": _r(self.speech_end_s),
+            "endpoint_s": _r(self.endpoint_s),
+            "latency_ms": {
+                "end_of_speech_to_first_audio": _r(self.end_of_speech_to_first_audio_ms, 1),
+                "first_audio_after_endpoint": _r(self.first_audio_ms, 1),
+                "backlog": round(self.backlog_ms, 1),
+                **{k: round(v, 1) for k, v in self.stages_ms.items()},
+            },
+            "trace": [span.as_dict() for span in result.trace.spans] if result else [],
+        }
+        return out
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+class VoiceAssistant:
+    """The voice front end around one :class:`Assistant`."""
+
+    def __init__(
+        self,
+        assistant: Assistant,
+        *,
+        grammar: GrammarRecognizer,
+        whisper: WhisperRecognizer,
+        tts: Synthesizer,
+        wake: WakeWordDetector | None,
+        spec: VoiceSpec | None = None,
+    ) -> None:
+        self.assistant = assistant
+        self.spec = spec or assistant.pack.spec.voice
+        self.grammar = grammar
+        self.whisper = whisper
+        self.tts = tts
+        self.wake = wake
+        self.vad = SileroScorer()
+        self._complete_cache: dict[str, bool] = {}
+
+    @classmethod
+    def from_assistant(
+        cls, assistant: Assistant, *, cache_dir: Path | None = None
+    ) -> VoiceAssistant:
+        spec = assistant.pack.spec.voice
+        grammar = GrammarRecognizer(assistant.pack, cache_dir or cache_home())
+        whisper = WhisperRecognizer(threads=spec.whisper_threads)
+        tts = make_synthesizer(spec)
+        wake = WakeWordDetector(
+            spec.wake_word, cutoff=spec.wake_cutoff, refractory_s=spec.wake_refractory_s
+        )
+        voice = cls(assistant, grammar=grammar, whisper=whisper, tts=tts, wake=wake, spec=spec)
+        voice.warm_up()
+        return voice
+
+    def warm_up(self) -> None:
+        """Pay first-call costs (ONNX sessions, CTranslate2 kernels) before the first guest, and
+        give the grammar path's live cepstral mean a speech-like start: a sentence of the
+        reply voice, streamed as a guest's would be (the mean then follows the room)."""
+        silence = np.zeros(SAMPLE_RATE // 2, dtype=np.int16)
+        self.whisper.transcribe(silence)
+        parts = list(self.tts.synthesize("Turn on the lights in the bedroom, please."))
+        if parts:
+            from edgepipe.voice.audio import resample
+
+            speech = resample(np.concatenate(parts), int(self.tts.sample_rate), SAMPLE_RATE)
+            pcm = (np.clip(speech, -1, 1) * 20000).astype(np.int16).tobytes()
+            for _ in range(2):
+                self.grammar.start()
+                for i in range(0, len(pcm), FRAME_BYTES):
+                    self.grammar.feed(pcm[i : i + FRAME_BYTES])
+                self.grammar.finish()
+
+    # ------------------------------------------------------------------ streaming
+
+    def process(self, audio: Audio, *, require_wake: bool = True) -> list[VoiceTurn]:
+        """Every turn in ``audio`` (a file or a recording), streamed 10 ms at a time."""
+        return list(self.stream(chunks(audio, FRAME_MS), require_wake=require_wake))
+
+    def stream(self, frames: Iterator[bytes], *, require_wake: bool = True) -> Iterator[VoiceTurn]:
+        """Turns as they complete, from an iterator of 10 ms PCM frames (file or microphone)."""
+        if self.wake is not None:
+            self.wake.reset()
+        self.vad.reset()
+        pre_roll = _PRE_ROLL_MS // FRAME_MS
+        buffer: list[bytes] = []
+        first = 0  # stream index of buffer[0]
+        index = 0
+        yielded = 0
+        listening: _Listening | None = None if require_wake else self._listen(0, None)
+        for frame in frames:
+            if len(frame) < FRAME_BYTES:
+                frame = frame + b"\0" * (FRAME_BYTES - len(frame))
+            t0 = time.perf_counter()
+            buffer.append(frame)
+            probability = self.vad.score(frame)
+            if listening is None:
+                event = self.wake.process(frame) if self.wake is not None else None
+                index += 1
+                if event is not None:
+                    listening = self._listen(index, event.at_s)
+                if len(buffer) > pre_roll:
+                    del buffer[: len(buffer) - pre_roll]
+                first = index - len(buffer)
+                continue
+            listening.feed(frame, probability, index * FRAME_MS / 1000, time.perf_counter() - t0)
+            index += 1
+            if listening.done:
+                turn = self._finish(listening, buffer, first)
+                if require_wake or turn.outcome != "no_speech":
+                    yielded += 1
+                    yield turn
+                del buffer[: max(0, len(buffer) - pre_roll)]
+                first = index - len(buffer)
+                listening = None if require_wake else self._listen(index, None)
+        if listening is not None and listening.started:
+            listening.close("stream_end", index * FRAME_MS / 1000)
+            yielded += 1
+            yield self._finish(listening, buffer, first)
+        elif listening is not None and listening.wake_at_s is not None:
+            yielded += 1
+            yield VoiceTurn(wake=True, wake_at_s=listening.wake_at_s, outcome="timeout")
+        if not require_wake and yielded == 0:
+            yield VoiceTurn(wake=False, outcome="no_speech")
+
+    def _listen(self, start_frame: int, wake_at_s: float | None) -> _Listening:
+        spec = self.spec
+        config = EndpointConfig(
+            threshold=spec.vad_threshold,
+            min_speech_ms=spec.min_speech_ms,
+            trailing_silence_ms=spec.trailing_silence_ms,
+            early_silence_ms=spec.early_silence_ms,
+            max_utterance_s=spec.max_utterance_s,
+            timeout_s=spec.listen_timeout_s,
+        )
+        return _Listening(self, Endpointer(config), start_frame, wake_at_s)
+
+    def is_complete(self, text: str) -> bool:
+        """Whether ``text`` is a whole command the pack's templates accept as it is."""
+        text = text.strip()
+        if not text:
+            return False
+        cached = self._complete_cache.get(text)
+        if cached is None:
+            matched = self.assistant.matcher.match(text, self.assistant.now())
+            cached = matched.match is not None and matched.how == "exact"
+            if len(self._complete_cache) > 2048:
+                self._complete_cache.clear()
+            self._complete_cache[text] = cached
+        return cached
+
+    # ------------------------------------------------------------------ a finished utterance
+
+    def _finish(self, listening: _Listening, buffer: list[bytes], first: int) -> VoiceTurn:
+        turn = listening.turn
+        decided = time.perf_counter()
+        stages = turn.stages_ms
+        if not listening.started:
+            turn.outcome = "timeout" if turn.wake else "no_speech"
+            return turn
+        hyp = self.grammar.finish()
+        turn.grammar = hyp
+        stages["grammar_finish"] = hyp.finish_ms
+        spec = self.spec
+        transcript: str | None = None
+        if hyp.text and hyp.ratio >= spec.grammar_min_ratio and self.is_complete(hyp.text):
+            transcript, turn.asr_path = hyp.text, "grammar"
+        else:
+            samples = listening.utterance(buffer, first)
+            opened = self.whisper.transcribe(samples)
+            turn.open = opened
+            stages["open_asr"] = opened.ms
+            words = [w for w in opened.text.split() if any(c.isalnum() for c in w)]
+            confident = (
+                len(words) >= _MIN_OPEN_WORDS
+                and opened.avg_logprob >= spec.open_min_logprob
+                and opened.no_speech_prob < 0.6
+            )
+            if confident:
+                transcript, turn.asr_path = opened.text, "open"
+        if transcript is None:
+            turn.outcome = "clarify"
+            turn.response = REPEAT
+        else:
+            turn.transcript = transcript
+            started = time.perf_counter()
+            try:
+                turn.result = self.assistant.handle_text(transcript, source=InputSource.VOICE)
+            except Exception as exc:  # InputError for unusable text: ask again
+                log.info("voice transcript refused: %s", exc)
+                turn.outcome = "clarify"
+                turn.response = REPEAT
+            else:
+                turn.outcome = "turn"
+                turn.response = turn.result.reply.text
+            stages["turn"] = (time.perf_counter() - started) * 1000
+        self._speak(turn, decided)
+        return turn
+
+    def _speak(self, turn: VoiceTurn, decided: float) -> None:
+        if not turn.response:
+            return
+        started = time.perf_counter()
+        parts: list[npt.NDArray[np.float32]] = []
+        for sentence in self.tts.synthesize(turn.response):
+            if not parts:
+                now = time.perf_counter()
+                turn.first_audio_ms = (now - decided) * 1000
+                turn.stages_ms["tts_first"] = (now - started) * 1000
+            parts.append(sentence)
+        turn.stages_ms["tts_total"] = (time.perf_counter() - started) * 1000
+        turn.tts_voice = str(getattr(self.tts, "last_used", getattr(self.tts, "name", "")))
+        turn.reply_rate = int(self.tts.sample_rate)
+        turn.reply_audio = np.concatenate(parts) if parts else None
+
+
+class _Listening:
+    """State of one utterance being heard."""
+
+    def __init__(
+        self,
+        voice: VoiceAssistant,
+        endpointer: Endpointer,
+        start_frame: int,
+        wake_at_s: float | None,
+    ) -> None:
+        self.voice = voice
+        self.endpointer = endpointer
+        self.start_frame = start_frame
+        self.wake_at_s = wake_at_s
+        self.turn = VoiceTurn(wake=wake_at_s is not None, wake_at_s=wake_at_s)
+        self.started = False
+        self.done = False
+        self._recent: deque[bytes] = deque(maxlen=(_PRE_ROLL_MS + 300) // FRAME_MS)
+        self._last_checked = ""
+        self._complete = False
+
+    def feed(self, frame: bytes, probability: float, seconds: float, spent_s: float) -> None:
+        started = time.perf_counter()
+        voice = self.voice
+        if self.started:
+            voice.grammar.feed(frame)
+        else:
+            self._recent.append(frame)
+        endpointer = self.endpointer
+        silence = endpointer.silence_run + (probability < endpointer.config.threshold)
+        if self.started and silence * FRAME_MS >= endpointer.config.early_silence_ms:
+            partial = voice.grammar.partial()
+            if partial != self._last_checked:
+                self._last_checked = partial
+                self._complete = voice.is_complete(partial) if len(partial.split()) >= 1 else False
+        elif silence == 0:
+            self._complete = False
+        event = endpointer.feed(probability, complete=self._complete)
+        spent_s += time.perf_counter() - started
+        # processing slower than the audio builds a backlog the guest will wait through
+        self.turn.backlog_ms = max(0.0, self.turn.backlog_ms + spent_s * 1000 - FRAME_MS)
+        if event is Event.SPEECH_START:
+            # the grammar path hears the utterance from a little before its first voiced frame
+            # (not the wake word's tail)
+            self.started = True
+            first = endpointer.start_frame or 0
+            keep = endpointer.frames - first + _PRE_ROLL_MS // FRAME_MS
+            voice.grammar.start()
+            for earlier in list(self._recent)[-keep:]:
+                voice.grammar.feed(earlier)
+            self._recent.clear()
+            self.turn.speech_start_s = (self.start_frame + first) * FRAME_MS / 1000
+        elif event in (Event.END, Event.EARLY_END, Event.MAX_LENGTH):
+            self.close(event.value, seconds + FRAME_MS / 1000)
+        elif event is Event.TIMEOUT:
+            self.done = True
+            self.turn.outcome = "timeout"
+
+    def close(self, how: str, at_s: float) -> None:
+        self.done = True
+        self.turn.endpoint = how
+        self.turn.endpoint_s = at_s
+        last = self.endpointer.last_voiced_frame
+        if last is not None:
+            self.turn.speech_end_s = (self.start_frame + last + 1) * FRAME_MS / 1000
+
+    def utterance(self, buffer: list[bytes], first: int) -> npt.NDArray[np.int16]:
+        """The utterance's samples, a little audio either side, from the stream buffer
+        (``first``: stream index of ``buffer[0]``)."""
+        endpointer = self.endpointer
+        start = self.start_frame + (endpointer.start_frame or 0) - _PRE_ROLL_MS // FRAME_MS
+        last = endpointer.last_voiced_frame
+        stop = self.start_frame + (last if last is not None else endpointer.frames)
+        stop += _POST_ROLL_MS // FRAME_MS
+        lo = max(0, start - first)
+        hi = max(lo, min(len(buffer), stop - first))
+        return np.frombuffer(b"".join(buffer[lo:hi]), dtype=np.int16)
+
+
+def make_synthesizer(spec: VoiceSpec) -> Synthesizer:
+    """Piper (with espeak-ng behind it when the pack allows), or espeak-ng alone."""
+    if spec.tts == "espeak":
+        return EspeakSynthesizer()
+    primary = PiperSynthesizer(threads=1)
+    if not spec.tts_fallback:
+        return primary
+    return FallbackSynthesizer(primary, EspeakSynthesizer())

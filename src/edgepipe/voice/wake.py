@@ -1,0 +1,81 @@
+"""Wake word: microWakeWord models bundled with pymicro-wakeword, fed 10 ms at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgepipe.errors import EdgepipeError
+
+FRAME_MS = 10
+
+
+class WakeError(EdgepipeError):
+    """The wake-word model could not be loaded."""
+
+    default_code = "wake_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class WakeEvent:
+    """A detection: when (seconds into the stream) and how sure."""
+
+    at_s: float
+    probability: float
+
+
+class WakeWordDetector:
+    """Streams 16 kHz 16-bit mono PCM through one microWakeWord model.
+
+    ``probability_cutoff`` is compared with the model's probability averaged over its sliding
+    window (as microWakeWord does on devices); after a detection, ``refractory_s`` seconds pass
+    before the next one can fire, so one "okay nabu" wakes the device once.
+    """
+
+    def __init__(self, model: str, *, cutoff: float = 0.85, refractory_s: float = 2.0) -> None:
+        try:
+            from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
+        except ImportError as exc:  # pragma: no cover - the voice extra is not installed
+            raise WakeError(
+                "wake word needs pymicro-wakeword: pip install 'edgepipe[voice]'"
+            ) from exc
+        try:
+            builtin = Model(model)
+        except ValueError as exc:
+            names = ", ".join(m.value for m in Model)
+            raise WakeError(f"unknown wake word model {model!r}; bundled: {names}") from exc
+        self.model = model
+        self.cutoff = cutoff
+        self.refractory_s = refractory_s
+        self._detector = MicroWakeWord.from_builtin(builtin)
+        self._features = MicroWakeWordFeatures()
+        self._seconds = 0.0
+        self._last: float | None = None
+        self.max_probability = 0.0
+
+    @property
+    def wake_phrase(self) -> str:
+        return str(self._detector.wake_word)
+
+    def reset(self) -> None:
+        """Forget the stream (a new file or session); the model state is reloaded."""
+        self._detector.reset()
+        self._features.reset()
+        self._seconds = 0.0
+        self._last = None
+        self.max_probability = 0.0
+
+    def process(self, pcm: bytes) -> WakeEvent | None:
+        """Feed PCM (any length, normally 10 ms); a :class:`WakeEvent` when the word is heard."""
+        event: WakeEvent | None = None
+        for features in self._features.process_streaming(pcm):
+            probability = self._detector.process_streaming_prob(features)
+            if probability is None:
+                continue
+            self.max_probability = max(self.max_probability, probability)
+            if probability > self.cutoff and event is None:
+                recent = self._last is not None and self._seconds - self._last < self.refractory_s
+                if not recent:
+                    self._last = self._seconds
+                    event = WakeEvent(at_s=self._seconds, probability=float(probability))
+        self._seconds += len(pcm) / 32000
+        return event

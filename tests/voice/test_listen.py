@@ -1,0 +1,183 @@
+"""End-to-end voice turns with the real models: wake word, Silero VAD, pocketsphinx, Whisper,
+Piper. Test audio is synthesized here (Piper and espeak-ng voices, with noise)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepipe.pipeline import Assistant, load_assistant_pack
+from edgepipe.testing.voicedata import (
+    command_clip,
+    espeak_voice_fixtures,
+    piper_voice_fixtures,
+)
+from edgepipe.voice.audio import from_float, write_wav
+from edgepipe.voice.noise import NOISES
+from edgepipe.voice.session import REPEAT, VoiceAssistant
+
+ROOT = Path(__file__).resolve().parents[2]
+HOTEL = ROOT / "packs" / "hotel"
+COMMANDS = [
+    ("Turn off the lights in the bedroom.", "lights_off", {"zone": "bedroom"}),
+    ("Set the thermostat to twenty three degrees.", "thermostat_set", {"degrees": 23}),
+    ("Close the blinds.", "blinds_close", {}),
+    ("Could I get two more towels please?", "request_towels", {"count": 2}),
+]
+
+
+@pytest.fixture(scope="module")
+def voice() -> VoiceAssistant:
+    pack = load_assistant_pack(HOTEL)
+    at = datetime(2026, 6, 1, 9, 30, tzinfo=pack.timezone)
+    assistant = Assistant(pack, local_model=None, cloud=None, clock=lambda: at)
+    return VoiceAssistant.from_assistant(assistant)
+
+
+@pytest.fixture(scope="module")
+def piper():  # type: ignore[no-untyped-def]
+    return piper_voice_fixtures()
+
+
+@pytest.fixture(scope="module")
+def espeak():  # type: ignore[no-untyped-def]
+    return espeak_voice_fixtures()
+
+
+def _one(voice: VoiceAssistant, clip: np.ndarray, **kw: bool):  # type: ignore[no-untyped-def]
+    voice.assistant._pending = None
+    turns = voice.process(from_float(clip, 16000), **kw)
+    assert len(turns) == 1, [t.as_dict() for t in turns]
+    return turns[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("text", "intent", "slots"), COMMANDS)
+def test_clean_piper_commands_run_the_right_intent(voice, piper, text, intent, slots) -> None:  # type: ignore[no-untyped-def]
+    clip, meta = command_clip(piper, text)
+    turn = _one(voice, clip)
+    assert turn.wake and turn.outcome == "turn"
+    assert turn.result is not None and turn.result.intent is not None
+    assert turn.result.intent.name == intent
+    assert turn.result.intent.slot_values() == slots
+    assert turn.reply_audio is not None and len(turn.reply_audio) > 0
+    latency = turn.latency_from(meta["speech_end_s"])
+    assert latency is not None and latency > 0
+    # the endpoint comes after the speech, never before it
+    assert turn.endpoint_s is not None and turn.endpoint_s >= meta["speech_end_s"]
+
+
+@pytest.mark.slow
+def test_grammar_path_ends_a_complete_command_early(voice, piper) -> None:  # type: ignore[no-untyped-def]
+    clip, meta = command_clip(piper, "Close the blinds.")
+    turn = _one(voice, clip)
+    assert turn.asr_path == "grammar"
+    assert turn.endpoint == "early_end"
+    assert turn.endpoint_s - meta["speech_end_s"] < 0.5  # type: ignore[operator]
+
+
+@pytest.mark.slow
+def test_espeak_voice_and_noise(voice, espeak) -> None:  # type: ignore[no-untyped-def]
+    ok = 0
+    for i, (text, intent, _slots) in enumerate(COMMANDS):
+        clip, _ = command_clip(espeak, text, noise="fan", snr_db=20, seed=i)
+        turn = _one(voice, clip)
+        ok += bool(turn.result and turn.result.intent and turn.result.intent.name == intent)
+    assert ok >= 2
+
+
+@pytest.mark.slow
+def test_no_wake_word_means_no_turn(voice, piper) -> None:  # type: ignore[no-untyped-def]
+    clip, _ = command_clip(piper, "Turn off the lights in the bedroom.", wake_word_text=None)
+    assert voice.process(from_float(clip, 16000)) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("noise", sorted(NOISES))
+def test_non_speech_noise_never_runs_a_handler(voice, noise) -> None:  # type: ignore[no-untyped-def]
+    clip = NOISES[noise](12.0, 3) * 0.8
+    turns = voice.process(from_float(clip, 16000), require_wake=False)
+    assert not any(t.result and t.result.handler_executed for t in turns)
+    assert voice.process(from_float(clip, 16000)) == []  # and it never wakes the device
+
+
+@pytest.mark.slow
+def test_silence_is_a_clean_no_speech_outcome(voice) -> None:  # type: ignore[no-untyped-def]
+    turn = _one(voice, np.zeros(16000 * 3, dtype=np.float32), require_wake=False)
+    assert turn.outcome == "no_speech" and turn.result is None
+
+
+@pytest.mark.slow
+def test_mumble_after_wake_asks_to_repeat_or_times_out(voice, piper) -> None:  # type: ignore[no-untyped-def]
+    from edgepipe.testing.voicedata import compose
+
+    wake = piper.speech("Okay Nabu.")
+    hum = NOISES["fan"](5.0, 1) * 0.05
+    clip = compose([0.5, wake, 0.3])
+    clip = np.concatenate([clip, hum])
+    turn = _one(voice, clip)
+    assert turn.wake
+    assert turn.outcome in ("timeout", "clarify")
+    if turn.outcome == "clarify":
+        assert turn.response == REPEAT and turn.result is None
+
+
+def _cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgepipe.cli", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=240,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_cli_listen_json_and_reply_wav(tmp_path: Path, piper) -> None:  # type: ignore[no-untyped-def]
+    clip, _ = command_clip(piper, "Turn off the lights in the bedroom.")
+    wav = tmp_path / "in.wav"
+    write_wav(wav, clip, 16000)
+    reply = tmp_path / "reply.wav"
+    proc = _cli(
+        "listen", str(HOTEL), "--wav", str(wav), "--out", str(reply), "--json", "--no-telemetry"
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = [json.loads(line) for line in proc.stdout.decode().splitlines() if line.strip()]
+    assert len(lines) == 1
+    turn = lines[0]
+    for key in ("wake", "transcript", "asr_path", "route", "intent", "slots", "response", "trace"):
+        assert key in turn
+    assert turn["wake"] is True and turn["intent"] == "lights_off"
+    assert turn["latency_ms"]["end_of_speech_to_first_audio"] > 0
+    assert reply.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        (b"", "audio_empty"),
+        (b"RIFF\x00\x00", "audio_malformed"),
+        (b"hello world, not audio", "audio_malformed"),
+    ],
+)
+def test_cli_listen_rejects_bad_wav(tmp_path: Path, content: bytes, code: str) -> None:
+    wav = tmp_path / "bad.wav"
+    wav.write_bytes(content)
+    proc = _cli("listen", str(HOTEL), "--wav", str(wav), "--json")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr.decode()
+    error = json.loads(proc.stdout.decode())["error"]
+    assert error["code"] in (code, "audio_truncated", "audio_malformed", "audio_empty")
+    assert "bad.wav" in error["message"]
+
+
+def test_cli_listen_needs_exactly_one_source() -> None:
+    proc = _cli("listen", str(HOTEL))
+    assert proc.returncode == 2
+    assert b"exactly one of" in proc.stderr
