@@ -493,6 +493,19 @@ def redact(text: str, *, names: Iterable[str] = (), keep: Collection[str] = ()) 
     unknown = set(keep) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown redaction kind(s): {', '.join(sorted(unknown))}")
+    # A placeholder can expose a neighbour to a pattern ("0@0.0+@0.0": once the first address
+    # is replaced, "+@0.0" reads as one): repeat until nothing changes, so redaction is
+    # idempotent and what a second pass would catch is never sent.
+    result = _redact_once(text, names, keep)
+    for _ in range(3):
+        again = _redact_once(result.text, names, keep)
+        if not again.kinds:
+            break
+        result = Redaction(text=again.text, kinds=result.kinds + again.kinds)
+    return result
+
+
+def _redact_once(text: str, names: Iterable[str], keep: Collection[str]) -> Redaction:
     kinds: list[str] = []
     out = text
 
