@@ -54,7 +54,10 @@ from edgepipe.voice.wake import WakeWordDetector  # noqa: E402
 HOTEL = ROOT / "packs" / "hotel"
 
 
-def command_lines(pack: Any, n: int) -> list[dict[str, Any]]:
+def command_lines(pack: Any, n: int, assistant: Any = None) -> list[dict[str, Any]]:
+    """Direct lines for rules-tier intents, spoken-word spellings only; with ``assistant``,
+    only lines whose text the text pipeline itself reads right (so the figure is the voice
+    front end's, not the router's)."""
     import pocketsphinx
 
     known = load_dictionary(Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict")
@@ -70,9 +73,34 @@ def command_lines(pack: Any, n: int) -> list[dict[str, Any]]:
         if not all(w in known or w.isdigit() for w in words) or row["text"] in seen:
             continue
         seen.add(row["text"])
+        if assistant is not None:
+            assistant._pending = None
+            result = assistant.handle_text(row["text"])
+            if not (
+                result.intent
+                and result.intent.name == row["intent"]
+                and slots_match(row.get("slots", {}), result.intent.slot_values())
+            ):
+                continue
         out.append(row)
     random.Random(0).shuffle(out)
     return out[:n]
+
+
+def count_wakes(
+    probabilities: list[float], cutoff: float, refractory_s: float, step_s: float
+) -> int:
+    """Detections a cutoff would give over recorded probabilities, with the detector's rule:
+    after a detection, refractory time, then a probability at or below the cutoff re-arms."""
+    count, last, armed = 0, -1e9, True
+    for i, p in enumerate(probabilities):
+        recent = i * step_s - last < refractory_s
+        if p <= cutoff:
+            armed = armed or not recent
+        elif armed and not recent:
+            count += 1
+            last, armed = i * step_s, False
+    return count
 
 
 def norm_words(text: str) -> list[str]:
@@ -108,7 +136,7 @@ def main() -> None:
     started = time.perf_counter()
     voice = VoiceAssistant.from_assistant(assistant)
     load_s = time.perf_counter() - started
-    lines = command_lines(pack, args.n)
+    lines = command_lines(pack, args.n, assistant)
     voices = {"piper": piper_voice_fixtures(), "espeak": espeak_voice_fixtures()}
     snrs: list[float | None] = [None if s == "clean" else float(s) for s in args.snrs.split(",")]
     noise_names = list(NOISES)
@@ -118,6 +146,9 @@ def main() -> None:
     grammar_latency: list[float] = []
     open_latency: list[float] = []
     failures: list[dict[str, Any]] = []
+    by_noise: dict[str, dict[str, list[int]]] = {}
+    wake_max: dict[str, list[float]] = {}
+    breakdown: dict[str, list[float]] = {}
     for vname, fx in voices.items():
         success[vname] = {}
         for snr in snrs:
@@ -130,6 +161,8 @@ def main() -> None:
                 assistant._pending = None
                 turns = voice.process(from_float(clip, 16000))
                 turn = turns[0] if turns else None
+                assert voice.wake is not None
+                wake_max.setdefault(f"{vname}/{label}", []).append(voice.wake.max_probability)
                 result = turn.result if turn else None
                 good = bool(
                     turn
@@ -140,6 +173,10 @@ def main() -> None:
                     and slots_match(row.get("slots", {}), result.intent.slot_values())
                 )
                 ok += good
+                if noise is not None:
+                    cell = by_noise.setdefault(f"{vname}/{label}", {}).setdefault(noise, [0, 0])
+                    cell[0] += good
+                    cell[1] += 1
                 key = (turn.asr_path or turn.outcome) if turn else "no_wake"
                 counts[key] = counts.get(key, 0) + 1
                 if turn and snr is None and good:
@@ -148,6 +185,13 @@ def main() -> None:
                         (grammar_latency if turn.asr_path == "grammar" else open_latency).append(
                             latency
                         )
+                    if latency is not None and turn.asr_path == "grammar":
+                        parts = dict(turn.stages_ms)
+                        parts["silence_to_endpoint"] = (
+                            turn.endpoint_s - meta["speech_end_s"]  # type: ignore[operator]
+                        ) * 1000
+                        for k, v in parts.items():
+                            breakdown.setdefault(k, []).append(v)
                 if not good and len(failures) < 60:
                     failures.append(
                         {
@@ -163,6 +207,17 @@ def main() -> None:
             paths[f"{vname}/{label}"] = counts
             print(f"{vname} {label}: {ok}/{len(lines)} {counts}", flush=True)
     results["command_success"] = success
+    results["success_by_noise"] = {
+        key: {noise: f"{a}/{b}" for noise, (a, b) in cells.items()}
+        for key, cells in by_noise.items()
+    }
+    results["wake_recall_by_cutoff"] = {
+        key: {f"{cut:g}": round(sum(p > cut for p in v) / len(v), 3) for cut in (0.5, 0.7, 0.85)}
+        for key, v in wake_max.items()
+    }
+    results["grammar_path_breakdown_ms_p50"] = {
+        k: round(statistics.median(v), 1) for k, v in breakdown.items()
+    }
     results["asr_paths"] = paths
     results["latency_ms"] = {
         "grammar_path": summary(grammar_latency),
@@ -239,6 +294,7 @@ def main() -> None:
         spec.wake_word, cutoff=spec.wake_cutoff, refractory_s=spec.wake_refractory_s
     )
     detections = 0
+    wake.record = []
     t0 = time.perf_counter()
     for i in range(0, len(pcm_bytes), 320):
         if wake.process(pcm_bytes[i : i + 320]) is not None:
@@ -247,8 +303,16 @@ def main() -> None:
     hours = len(stream) / 16000 / 3600
     results["false_wakes"] = {
         "audio_minutes": round(hours * 60, 1),
+        "cutoff": spec.wake_cutoff,
         "false_accepts": detections,
         "per_hour": round(detections / hours, 2),
+        "max_probability": round(max(wake.record), 3),
+        "sweep_per_hour": {
+            f"{cut:g}": round(
+                count_wakes(wake.record, cut, spec.wake_refractory_s, wake.step_s) / hours, 2
+            )
+            for cut in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85)
+        },
     }
     results["wake_cpu_share"] = round(wake_s / (hours * 3600), 4)
     print("false wakes", results["false_wakes"], "cpu", results["wake_cpu_share"], flush=True)

@@ -426,7 +426,7 @@ def make_synthesizer(spec: VoiceSpec) -> Synthesizer:
     """Piper (with espeak-ng behind it when the pack allows), or espeak-ng alone."""
     if spec.tts == "espeak":
         return EspeakSynthesizer()
-    primary = PiperSynthesizer(threads=1)
+    primary = PiperSynthesizer(threads=spec.tts_threads)
     if not spec.tts_fallback:
         return primary
     return FallbackSynthesizer(primary, EspeakSynthesizer())

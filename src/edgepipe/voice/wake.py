@@ -28,7 +28,8 @@ class WakeWordDetector:
 
     ``probability_cutoff`` is compared with the model's probability averaged over its sliding
     window (as microWakeWord does on devices); after a detection, ``refractory_s`` seconds pass
-    before the next one can fire, so one "okay nabu" wakes the device once.
+    and the probability must fall below the cutoff before the next one can fire, so one "okay
+    nabu" wakes the device once.
     """
 
     def __init__(self, model: str, *, cutoff: float = 0.85, refractory_s: float = 2.0) -> None:
@@ -50,7 +51,16 @@ class WakeWordDetector:
         self._features = MicroWakeWordFeatures()
         self._seconds = 0.0
         self._last: float | None = None
+        self._armed = True
+        self._windows = 0
         self.max_probability = 0.0
+        self.record: list[float] | None = None
+        """Set to a list to collect every probability, one per model step (``step_s``)."""
+
+    @property
+    def step_s(self) -> float:
+        """Audio time between two probabilities (the model's stride of 10 ms windows)."""
+        return int(self._detector.stride) * FRAME_MS / 1000
 
     @property
     def wake_phrase(self) -> str:
@@ -62,6 +72,8 @@ class WakeWordDetector:
         self._features.reset()
         self._seconds = 0.0
         self._last = None
+        self._armed = True
+        self._windows = 0
         self.max_probability = 0.0
 
     def process(self, pcm: bytes) -> WakeEvent | None:
@@ -69,13 +81,21 @@ class WakeWordDetector:
         event: WakeEvent | None = None
         for features in self._features.process_streaming(pcm):
             probability = self._detector.process_streaming_prob(features)
-            if probability is None:
+            self._windows += 1
+            if probability is None or self._windows % self._detector.stride:
+                # the model runs once every `stride` feature windows; in between it answers 0.0
                 continue
             self.max_probability = max(self.max_probability, probability)
-            if probability > self.cutoff and event is None:
-                recent = self._last is not None and self._seconds - self._last < self.refractory_s
-                if not recent:
-                    self._last = self._seconds
-                    event = WakeEvent(at_s=self._seconds, probability=float(probability))
+            if self.record is not None:
+                self.record.append(float(probability))
+            recent = self._last is not None and self._seconds - self._last < self.refractory_s
+            if probability <= self.cutoff:
+                # re-armed only by a low probability after the refractory period, so a
+                # phrase still being heard when it ends does not fire again
+                self._armed = self._armed or not recent
+            elif event is None and self._armed and not recent:
+                self._last = self._seconds
+                self._armed = False
+                event = WakeEvent(at_s=self._seconds, probability=float(probability))
         self._seconds += len(pcm) / 32000
         return event

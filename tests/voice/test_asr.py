@@ -1,0 +1,115 @@
+"""The recognisers' pure parts, and each recogniser on real synthesized speech."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepipe.pipeline import load_assistant_pack
+from edgepipe.voice.asr import (
+    GrammarRecognizer,
+    Speller,
+    WhisperRecognizer,
+    build_language_model,
+    drop_repeats,
+    pack_corpus,
+    spoken_words,
+)
+
+HOTEL = Path(__file__).resolve().parents[2] / "packs" / "hotel"
+KNOWN = frozenset(
+    ["set", "the", "thermostat", "to", "twenty", "three", "degrees", "turn", "off", "lights"]
+)
+
+
+def test_spoken_words_spells_numbers_and_refuses_unknown_words() -> None:
+    speller = Speller("en")
+    assert spoken_words("Set the thermostat to 23 degrees.", speller, KNOWN) == [
+        "set", "the", "thermostat", "to", "twenty", "three", "degrees",
+    ]  # fmt: skip
+    assert spoken_words("turn off the a/c", speller, KNOWN) is None
+    assert spoken_words("", speller, KNOWN) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Close the blinds. Close the blinds. Close", "Close the blinds."),
+        ("Turn off the lights in the bedroom. Turn", "Turn off the lights in the bedroom."),
+        ("What time is it? I wonder.", "What time is it? I wonder."),
+        ("Two towels. Two more towels please.", "Two towels. Two more towels please."),
+        ("", ""),
+    ],
+)
+def test_drop_repeats(text: str, expected: str) -> None:
+    assert drop_repeats(text) == expected
+
+
+def test_pack_corpus_is_deterministic_and_speakable() -> None:
+    pack = load_assistant_pack(HOTEL)
+    known = frozenset(
+        w for line in pack_corpus(pack, frozenset({"x"}), per_intent=1) for w in line.split()
+    )
+    assert known == frozenset()  # nothing is speakable with a one-word dictionary
+    from edgepipe.voice.asr import _model_dir, load_dictionary
+
+    dictionary = load_dictionary(_model_dir() / "cmudict-en-us.dict")
+    first = pack_corpus(pack, dictionary, per_intent=20)
+    assert first == pack_corpus(pack, dictionary, per_intent=20)
+    assert len(first) > 200
+    assert all(word in dictionary for line in first for word in line.split())
+    assert not any(ch.isdigit() for line in first for ch in line)
+
+
+def test_language_model_is_cached_by_pack_content(tmp_path: Path) -> None:
+    pack = load_assistant_pack(HOTEL)
+    path = build_language_model(pack, tmp_path)
+    assert path.read_text(encoding="utf-8").startswith("\\data\\") or "\\data\\" in path.read_text(
+        encoding="utf-8"
+    )
+    stamp = path.stat().st_mtime_ns
+    assert build_language_model(pack, tmp_path) == path
+    assert path.stat().st_mtime_ns == stamp
+
+
+@pytest.fixture(scope="module")
+def speech():  # type: ignore[no-untyped-def]
+    from edgepipe.testing.voicedata import piper_voice_fixtures
+
+    fixtures = piper_voice_fixtures()
+
+    def say(text: str) -> np.ndarray:
+        audio = np.concatenate([np.zeros(4000), fixtures.speech(text), np.zeros(4000)])
+        return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+
+    return say
+
+
+@pytest.mark.slow
+def test_grammar_path_hears_a_command_and_scores_it_above_foreign_speech(
+    tmp_path: Path,
+    speech,  # type: ignore[no-untyped-def]
+) -> None:
+    grammar = GrammarRecognizer(load_assistant_pack(HOTEL), tmp_path)
+    command = grammar.recognize(speech("Set the thermostat to twenty three degrees.").tobytes())
+    assert command.text == "set the thermostat to twenty three degrees"
+    foreign = grammar.recognize(speech("Could you recommend a nice restaurant nearby?").tobytes())
+    assert foreign.ratio < command.ratio
+
+
+@pytest.mark.slow
+def test_whisper_trimmed_window_transcribes_and_is_cheaper(speech) -> None:  # type: ignore[no-untyped-def]
+    whisper = WhisperRecognizer()
+    pcm = speech("Could you recommend a nice restaurant nearby?")
+    whisper.transcribe(pcm)  # warm
+    trimmed = whisper.transcribe(pcm)
+    assert "restaurant" in trimmed.text.lower()
+    assert trimmed.window_s < 10
+    whisper.full_window = True
+    full = whisper.transcribe(pcm)
+    assert full.window_s == 30
+    assert "restaurant" in full.text.lower()
+    silent = whisper.transcribe(np.zeros(16000, dtype=np.int16))
+    assert silent.text == "" or silent.no_speech_prob > 0.3 or silent.avg_logprob < -0.5
