@@ -51,8 +51,10 @@ FRAME_MS = 10
 FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * 2
 REPEAT = "Sorry, could you repeat that?"
 _PRE_ROLL_MS = 300
-_POST_ROLL_MS = 200
 _MIN_OPEN_WORDS = 1
+_GRAMMAR_FLOOR = 0.6
+"""Below ``grammar_min_ratio`` but above this, a whole-command grammar hypothesis is still used
+when Whisper's transcript matches no template."""
 
 
 @dataclass(slots=True)
@@ -278,6 +280,10 @@ class VoiceAssistant:
             self._complete_cache[text] = cached
         return cached
 
+    def _matches(self, text: str) -> bool:
+        """Whether any template matches ``text`` (exact or not)."""
+        return self.assistant.matcher.match(text, self.assistant.now()).match is not None
+
     # ------------------------------------------------------------------ a finished utterance
 
     def _finish(self, listening: _Listening, buffer: list[bytes], first: int) -> VoiceTurn:
@@ -305,8 +311,13 @@ class VoiceAssistant:
                 and opened.avg_logprob >= spec.open_min_logprob
                 and opened.no_speech_prob < 0.6
             )
-            if confident:
+            heard_command = hyp.text and hyp.ratio >= _GRAMMAR_FLOOR and self.is_complete(hyp.text)
+            if confident and (not heard_command or self._matches(opened.text)):
                 transcript, turn.asr_path = opened.text, "open"
+            elif heard_command:
+                # Whisper's words match no template ("two bathrooms please") but the grammar
+                # path heard a whole command, just not confidently enough to skip Whisper
+                transcript, turn.asr_path = hyp.text, "grammar"
         if transcript is None:
             turn.outcome = "clarify"
             turn.response = REPEAT
@@ -410,13 +421,12 @@ class _Listening:
             self.turn.speech_end_s = (self.start_frame + last + 1) * FRAME_MS / 1000
 
     def utterance(self, buffer: list[bytes], first: int) -> npt.NDArray[np.int16]:
-        """The utterance's samples, a little audio either side, from the stream buffer
-        (``first``: stream index of ``buffer[0]``)."""
+        """The utterance's samples from a little before its first voiced frame to the endpoint,
+        from the stream buffer (``first``: stream index of ``buffer[0]``). The trailing silence
+        is kept: a soft last word the VAD scored as silence ("...till three") is still in it."""
         endpointer = self.endpointer
         start = self.start_frame + (endpointer.start_frame or 0) - _PRE_ROLL_MS // FRAME_MS
-        last = endpointer.last_voiced_frame
-        stop = self.start_frame + (last if last is not None else endpointer.frames)
-        stop += _POST_ROLL_MS // FRAME_MS
+        stop = self.start_frame + endpointer.frames
         lo = max(0, start - first)
         hi = max(lo, min(len(buffer), stop - first))
         return np.frombuffer(b"".join(buffer[lo:hi]), dtype=np.int16)
