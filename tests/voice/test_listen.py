@@ -181,3 +181,22 @@ def test_cli_listen_needs_exactly_one_source() -> None:
     proc = _cli("listen", str(HOTEL))
     assert proc.returncode == 2
     assert b"exactly one of" in proc.stderr
+
+
+@pytest.mark.slow
+def test_cli_listen_raw_pcm_on_stdin_push_to_talk(piper) -> None:  # type: ignore[no-untyped-def]
+    clip, _ = command_clip(piper, "Close the blinds.", wake_word_text=None)
+    pcm = (np.clip(clip, -1, 1) * 32767).astype("<i2").tobytes()
+    proc = _cli(
+        "listen", str(HOTEL), "--pcm", "-", "--no-wake", "--json", "--no-telemetry", stdin=pcm
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    turn = json.loads(proc.stdout.decode().splitlines()[0])
+    assert turn["wake"] is False
+    assert turn["intent"] == "blinds_close"
+
+
+def test_cli_listen_odd_length_pcm_is_an_error() -> None:
+    proc = _cli("listen", str(HOTEL), "--pcm", "-", "--json", stdin=b"\x01\x02\x03")
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout.decode())["error"]["code"] == "audio_truncated"

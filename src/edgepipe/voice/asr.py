@@ -254,7 +254,7 @@ class WhisperRecognizer:
         model_dir: Path | None = None,
         *,
         threads: int = 2,
-        pad_s: float = 3.0,
+        pad_s: float = 10.0,
         full_window: bool = False,
     ) -> None:
         try:
