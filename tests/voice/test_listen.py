@@ -6,18 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgepipe.pipeline import Assistant, load_assistant_pack
-from edgepipe.testing.voicedata import (
-    command_clip,
-    espeak_voice_fixtures,
-    piper_voice_fixtures,
-)
+from edgepipe.testing.voicedata import command_clip
 from edgepipe.voice.audio import from_float, write_wav
 from edgepipe.voice.noise import NOISES
 from edgepipe.voice.session import REPEAT, VoiceAssistant
@@ -32,24 +26,6 @@ COMMANDS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def voice() -> VoiceAssistant:
-    pack = load_assistant_pack(HOTEL)
-    at = datetime(2026, 6, 1, 9, 30, tzinfo=pack.timezone)
-    assistant = Assistant(pack, local_model=None, cloud=None, clock=lambda: at)
-    return VoiceAssistant.from_assistant(assistant)
-
-
-@pytest.fixture(scope="module")
-def piper():  # type: ignore[no-untyped-def]
-    return piper_voice_fixtures()
-
-
-@pytest.fixture(scope="module")
-def espeak():  # type: ignore[no-untyped-def]
-    return espeak_voice_fixtures()
-
-
 def _one(voice: VoiceAssistant, clip: np.ndarray, **kw: bool):  # type: ignore[no-untyped-def]
     voice.assistant._pending = None
     turns = voice.process(from_float(clip, 16000), **kw)
@@ -59,8 +35,10 @@ def _one(voice: VoiceAssistant, clip: np.ndarray, **kw: bool):  # type: ignore[n
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("text", "intent", "slots"), COMMANDS)
-def test_clean_piper_commands_run_the_right_intent(voice, piper, text, intent, slots) -> None:  # type: ignore[no-untyped-def]
-    clip, meta = command_clip(piper, text)
+def test_clean_piper_commands_run_the_right_intent(
+    voice, piper_speech, text, intent, slots
+) -> None:  # type: ignore[no-untyped-def]
+    clip, meta = command_clip(piper_speech, text)
     turn = _one(voice, clip)
     assert turn.wake and turn.outcome == "turn"
     assert turn.result is not None and turn.result.intent is not None
@@ -74,8 +52,8 @@ def test_clean_piper_commands_run_the_right_intent(voice, piper, text, intent, s
 
 
 @pytest.mark.slow
-def test_grammar_path_ends_a_complete_command_early(voice, piper) -> None:  # type: ignore[no-untyped-def]
-    clip, meta = command_clip(piper, "Close the blinds.")
+def test_grammar_path_ends_a_complete_command_early(voice, piper_speech) -> None:  # type: ignore[no-untyped-def]
+    clip, meta = command_clip(piper_speech, "Close the blinds.")
     turn = _one(voice, clip)
     assert turn.asr_path == "grammar"
     assert turn.endpoint == "early_end"
@@ -83,18 +61,18 @@ def test_grammar_path_ends_a_complete_command_early(voice, piper) -> None:  # ty
 
 
 @pytest.mark.slow
-def test_espeak_voice_and_noise(voice, espeak) -> None:  # type: ignore[no-untyped-def]
+def test_espeak_voice_and_noise(voice, espeak_speech) -> None:  # type: ignore[no-untyped-def]
     ok = 0
     for i, (text, intent, _slots) in enumerate(COMMANDS):
-        clip, _ = command_clip(espeak, text, noise="fan", snr_db=20, seed=i)
+        clip, _ = command_clip(espeak_speech, text, noise="fan", snr_db=20, seed=i)
         turn = _one(voice, clip)
         ok += bool(turn.result and turn.result.intent and turn.result.intent.name == intent)
     assert ok >= 2
 
 
 @pytest.mark.slow
-def test_no_wake_word_means_no_turn(voice, piper) -> None:  # type: ignore[no-untyped-def]
-    clip, _ = command_clip(piper, "Turn off the lights in the bedroom.", wake_word_text=None)
+def test_no_wake_word_means_no_turn(voice, piper_speech) -> None:  # type: ignore[no-untyped-def]
+    clip, _ = command_clip(piper_speech, "Turn off the lights in the bedroom.", wake_word_text=None)
     assert voice.process(from_float(clip, 16000)) == []
 
 
@@ -114,10 +92,10 @@ def test_silence_is_a_clean_no_speech_outcome(voice) -> None:  # type: ignore[no
 
 
 @pytest.mark.slow
-def test_mumble_after_wake_asks_to_repeat_or_times_out(voice, piper) -> None:  # type: ignore[no-untyped-def]
+def test_mumble_after_wake_asks_to_repeat_or_times_out(voice, piper_speech) -> None:  # type: ignore[no-untyped-def]
     from edgepipe.testing.voicedata import compose
 
-    wake = piper.speech("Okay Nabu.")
+    wake = piper_speech.speech("Okay Nabu.")
     hum = NOISES["fan"](5.0, 1) * 0.05
     clip = compose([0.5, wake, 0.3])
     clip = np.concatenate([clip, hum])
@@ -139,8 +117,8 @@ def _cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[
 
 
 @pytest.mark.slow
-def test_cli_listen_json_and_reply_wav(tmp_path: Path, piper) -> None:  # type: ignore[no-untyped-def]
-    clip, _ = command_clip(piper, "Turn off the lights in the bedroom.")
+def test_cli_listen_json_and_reply_wav(tmp_path: Path, piper_speech) -> None:  # type: ignore[no-untyped-def]
+    clip, _ = command_clip(piper_speech, "Turn off the lights in the bedroom.")
     wav = tmp_path / "in.wav"
     write_wav(wav, clip, 16000)
     reply = tmp_path / "reply.wav"
@@ -184,8 +162,8 @@ def test_cli_listen_needs_exactly_one_source() -> None:
 
 
 @pytest.mark.slow
-def test_cli_listen_raw_pcm_on_stdin_push_to_talk(piper) -> None:  # type: ignore[no-untyped-def]
-    clip, _ = command_clip(piper, "Close the blinds.", wake_word_text=None)
+def test_cli_listen_raw_pcm_on_stdin_push_to_talk(piper_speech) -> None:  # type: ignore[no-untyped-def]
+    clip, _ = command_clip(piper_speech, "Close the blinds.", wake_word_text=None)
     pcm = (np.clip(clip, -1, 1) * 32767).astype("<i2").tobytes()
     proc = _cli(
         "listen", str(HOTEL), "--pcm", "-", "--no-wake", "--json", "--no-telemetry", stdin=pcm

@@ -19,10 +19,10 @@ def _feed(detector: WakeWordDetector, audio: np.ndarray) -> list[float]:
 
 
 @pytest.mark.slow
-def test_wakes_once_per_phrase_with_refractory_period() -> None:
-    from edgepipe.testing.voicedata import compose, piper_voice_fixtures
+def test_wakes_once_per_phrase_with_refractory_period(piper_speech) -> None:  # type: ignore[no-untyped-def]
+    from edgepipe.testing.voicedata import compose
 
-    fixtures = piper_voice_fixtures()
+    fixtures = piper_speech
     wake = fixtures.speech("Okay Nabu.")
     detector = WakeWordDetector("okay_nabu", cutoff=0.6, refractory_s=2.0)
     # twice, 0.5 s apart: the second falls inside the refractory period
