@@ -186,8 +186,7 @@ class VoiceAssistant:
 
     def warm_up(self) -> None:
         """Pay first-call costs (ONNX sessions, CTranslate2 kernels) before the first guest, and
-        give the grammar path's live cepstral mean a speech-like start: a sentence of the
-        reply voice, streamed as a guest's would be (the mean then follows the room)."""
+        give the grammar path its cepstral-mean prior from a sentence in the reply voice."""
         silence = np.zeros(SAMPLE_RATE // 2, dtype=np.int16)
         self.whisper.transcribe(silence)
         parts = list(self.tts.synthesize("Turn on the lights in the bedroom, please."))
@@ -195,12 +194,7 @@ class VoiceAssistant:
             from edgepipe.voice.audio import resample
 
             speech = resample(np.concatenate(parts), int(self.tts.sample_rate), SAMPLE_RATE)
-            pcm = (np.clip(speech, -1, 1) * 20000).astype(np.int16).tobytes()
-            for _ in range(2):
-                self.grammar.start()
-                for i in range(0, len(pcm), FRAME_BYTES):
-                    self.grammar.feed(pcm[i : i + FRAME_BYTES])
-                self.grammar.finish()
+            self.grammar.prime((np.clip(speech, -1, 1) * 20000).astype(np.int16).tobytes())
 
     # ------------------------------------------------------------------ streaming
 
