@@ -201,11 +201,10 @@ class GrammarRecognizer:
         self._prior: tuple[str, str] | None = None
 
     def prime(self, pcm: bytes) -> None:
-        """Set the cepstral-mean prior every utterance starts from, from speech (16 kHz PCM)
+        """Set the cepstral-mean prior a new audio stream starts from, from speech (16 kHz PCM)
         streamed as a guest's would be. Without it the first streamed command of a process
-        decoded as "put off boards in the bedroom"; with a prior carried over from whatever
-        was heard last, results depended on history. Within an utterance the mean still
-        follows the room."""
+        decoded as "put off boards in the bedroom". Within a stream the mean carries over
+        from utterance to utterance, following the room."""
         self._prior = None
         for _ in range(2):
             self.start()
@@ -214,13 +213,16 @@ class GrammarRecognizer:
             self.finish()
         self._prior = (self._words.get_cmn(), self._phones.get_cmn())
 
+    def restore_prior(self) -> None:
+        """Back to the primed cepstral mean (a new stream: another file, a new session)."""
+        if self._prior is not None:
+            self._words.set_cmn(self._prior[0])
+            self._phones.set_cmn(self._prior[1])
+
     def start(self) -> None:
         if self._active:  # an utterance abandoned half-way (timeout, end of stream)
             self._words.end_utt()
             self._phones.end_utt()
-        if self._prior is not None:
-            self._words.set_cmn(self._prior[0])
-            self._phones.set_cmn(self._prior[1])
         self._words.start_utt()
         self._phones.start_utt()
         self._active = True

@@ -207,6 +207,7 @@ class VoiceAssistant:
         if self.wake is not None:
             self.wake.reset()
         self.vad.reset()
+        self.grammar.restore_prior()
         pre_roll = _PRE_ROLL_MS // FRAME_MS
         buffer: list[bytes] = []
         first = 0  # stream index of buffer[0]
