@@ -223,7 +223,7 @@ def listen(
 
     import numpy as np
 
-    from edgepipe.voice.audio import Audio, from_pcm, load_wav, write_wav
+    from edgepipe.voice.audio import Audio, chunks, from_pcm, load_wav, write_wav
     from edgepipe.voice.session import VoiceAssistant
 
     sources = sum(x is not None for x in (wav, pcm)) + int(mic)
@@ -250,7 +250,7 @@ def listen(
         if audio is not None and audio.clipped:
             err.print(f"[yellow]warning:[/] input is clipped ({audio.clipped_fraction:.1%})")
         if audio is not None:
-            turns = voice.stream(_frames_of(audio), require_wake=not no_wake)
+            turns = voice.stream(chunks(audio), require_wake=not no_wake)
         else:
             turns = voice.stream(_mic_frames(), require_wake=not no_wake)
         for turn in turns:
@@ -281,12 +281,6 @@ def listen(
         silence = np.zeros(int(0.3 * (rate_out or 16000)), dtype=np.float32)
         joined = [part for reply in replies for part in (reply, silence)]
         write_wav(out_path, np.concatenate(joined) if joined else silence, rate_out or 16000)
-
-
-def _frames_of(audio: Any) -> Any:
-    from edgepipe.voice.audio import chunks
-
-    return chunks(audio, 10)
 
 
 def _mic_frames() -> Any:

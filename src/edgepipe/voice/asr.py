@@ -37,12 +37,12 @@ import numpy.typing as npt
 
 from edgepipe.errors import EdgepipeError
 from edgepipe.pack.loader import Pack
+from edgepipe.voice.audio import FRAME_BYTES
 
 log = logging.getLogger(__name__)
 
 _DIGITS = re.compile(r"\d+")
 _STRIP = '.,!?;:"()'
-SAMPLES_PER_FRAME = 160
 LM_SENTENCES_PER_INTENT = 400
 
 
@@ -208,8 +208,8 @@ class GrammarRecognizer:
         self._prior = None
         for _ in range(2):
             self.start()
-            for i in range(0, len(pcm), 2 * SAMPLES_PER_FRAME):
-                self.feed(pcm[i : i + 2 * SAMPLES_PER_FRAME])
+            for i in range(0, len(pcm), FRAME_BYTES):
+                self.feed(pcm[i : i + FRAME_BYTES])
             self.finish()
         self._prior = (self._words.get_cmn(), self._phones.get_cmn())
 
@@ -233,7 +233,7 @@ class GrammarRecognizer:
             self.start()
         self._words.process_raw(pcm, False, False)
         self._phones.process_raw(pcm, False, False)
-        self._frames += len(pcm) // (2 * SAMPLES_PER_FRAME)
+        self._frames += len(pcm) // FRAME_BYTES
 
     def partial(self) -> str:
         """The best words so far (while the guest may still be speaking)."""

@@ -28,6 +28,10 @@ from edgepipe.errors import EdgepipeError
 
 SAMPLE_RATE = 16000
 """The rate every :class:`Audio` is at."""
+FRAME_MS = 10
+"""The streaming unit: wake word, VAD and recognisers are fed 10 ms at a time."""
+FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * 2
+"""One frame of 16-bit mono PCM."""
 
 SILENCE_PEAK = 33
 """An :class:`Audio` whose absolute peak is below this (about -60 dBFS) is silent."""
@@ -456,7 +460,7 @@ def resample(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> npt.NDArra
     return np.asarray(out, dtype=np.float32)
 
 
-def chunks(audio: Audio, ms: int = 10) -> Iterator[bytes]:
+def chunks(audio: Audio, ms: int = FRAME_MS) -> Iterator[bytes]:
     """PCM frames of ``ms`` milliseconds; the last partial frame is zero-padded."""
     size = SAMPLE_RATE * ms // 1000
     if size < 1 or SAMPLE_RATE * ms % 1000:

@@ -15,8 +15,7 @@ from enum import Enum
 import numpy as np
 
 from edgepipe.errors import EdgepipeError
-
-FRAME_MS = 10
+from edgepipe.voice.audio import FRAME_MS
 
 
 class VadError(EdgepipeError):

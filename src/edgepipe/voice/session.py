@@ -35,7 +35,7 @@ from edgepipe.voice.asr import (
     OpenHypothesis,
     WhisperRecognizer,
 )
-from edgepipe.voice.audio import SAMPLE_RATE, Audio, chunks
+from edgepipe.voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, Audio, chunks, resample
 from edgepipe.voice.endpoint import EndpointConfig, Endpointer, Event, SileroScorer
 from edgepipe.voice.tts import (
     EspeakSynthesizer,
@@ -47,8 +47,6 @@ from edgepipe.voice.wake import WakeWordDetector
 
 log = logging.getLogger(__name__)
 
-FRAME_MS = 10
-FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * 2
 REPEAT = "Sorry, could you repeat that?"
 _PRE_ROLL_MS = 300
 _MIN_OPEN_WORDS = 1
@@ -191,8 +189,6 @@ class VoiceAssistant:
         self.whisper.transcribe(silence)
         parts = list(self.tts.synthesize("Turn on the lights in the bedroom, please."))
         if parts:
-            from edgepipe.voice.audio import resample
-
             speech = resample(np.concatenate(parts), int(self.tts.sample_rate), SAMPLE_RATE)
             self.grammar.prime((np.clip(speech, -1, 1) * 20000).astype(np.int16).tobytes())
 
@@ -200,7 +196,7 @@ class VoiceAssistant:
 
     def process(self, audio: Audio, *, require_wake: bool = True) -> list[VoiceTurn]:
         """Every turn in ``audio`` (a file or a recording), streamed 10 ms at a time."""
-        return list(self.stream(chunks(audio, FRAME_MS), require_wake=require_wake))
+        return list(self.stream(chunks(audio), require_wake=require_wake))
 
     def stream(self, frames: Iterator[bytes], *, require_wake: bool = True) -> Iterator[VoiceTurn]:
         """Turns as they complete, from an iterator of 10 ms PCM frames (file or microphone)."""

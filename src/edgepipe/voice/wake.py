@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgepipe.errors import EdgepipeError
-
-FRAME_MS = 10
+from edgepipe.voice.audio import FRAME_MS, SAMPLE_RATE
 
 
 class WakeError(EdgepipeError):
@@ -97,5 +96,5 @@ class WakeWordDetector:
                 self._last = self._seconds
                 self._armed = False
                 event = WakeEvent(at_s=self._seconds, probability=float(probability))
-        self._seconds += len(pcm) / 32000
+        self._seconds += len(pcm) / (2 * SAMPLE_RATE)
         return event
