@@ -9,6 +9,7 @@ voiced frames and ends after ``trailing_silence_ms`` of silence, or after only
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -57,12 +58,9 @@ class Endpointer:
         self.last_voiced_frame: int | None = None
         self.first_voiced_frame: int | None = None
 
-    @property
-    def silence_ms(self) -> int:
-        return self.silence_run * FRAME_MS
-
-    def feed(self, probability: float, *, complete: bool = False) -> Event:
-        """One frame. ``complete``: the hypothesis so far is a whole command."""
+    def feed(self, probability: float, *, complete: bool | Callable[[], bool] = False) -> Event:
+        """One frame. ``complete``: whether the hypothesis so far is a whole command; a callable
+        is asked only when the silence is long enough for an early end."""
         cfg = self.config
         frame = self.frames
         self.frames += 1
@@ -71,7 +69,7 @@ class Endpointer:
             self.voiced_run += 1
             self.silence_run = 0
             self.last_voiced_frame = frame
-            if self.first_voiced_frame is None or (not self.in_speech and self.voiced_run == 1):
+            if not self.in_speech and self.voiced_run == 1:
                 self.first_voiced_frame = frame
         else:
             self.voiced_run = 0
@@ -89,7 +87,9 @@ class Endpointer:
             return Event.MAX_LENGTH
         if self.silence_run * FRAME_MS >= cfg.trailing_silence_ms:
             return Event.END
-        if complete and self.silence_run * FRAME_MS >= cfg.early_silence_ms:
+        if self.silence_run * FRAME_MS >= cfg.early_silence_ms and (
+            complete() if callable(complete) else complete
+        ):
             return Event.EARLY_END
         return Event.NONE
 

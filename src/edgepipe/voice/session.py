@@ -362,9 +362,11 @@ class _Listening:
         self.turn = VoiceTurn(wake=wake_at_s is not None, wake_at_s=wake_at_s)
         self.started = False
         self.done = False
-        self._recent: deque[bytes] = deque(maxlen=(_PRE_ROLL_MS + 300) // FRAME_MS)
-        self._last_checked = ""
-        self._complete = False
+        config = endpointer.config
+        # enough audio to replay the speech that started the utterance, and the pre-roll
+        self._recent: deque[bytes] = deque(
+            maxlen=(config.min_speech_ms + _PRE_ROLL_MS) // FRAME_MS + 1
+        )
 
     def feed(self, frame: bytes, probability: float, seconds: float, spent_s: float) -> None:
         started = time.perf_counter()
@@ -374,15 +376,9 @@ class _Listening:
         else:
             self._recent.append(frame)
         endpointer = self.endpointer
-        silence = endpointer.silence_run + (probability < endpointer.config.threshold)
-        if self.started and silence * FRAME_MS >= endpointer.config.early_silence_ms:
-            partial = voice.grammar.partial()
-            if partial != self._last_checked:
-                self._last_checked = partial
-                self._complete = voice.is_complete(partial) if len(partial.split()) >= 1 else False
-        elif silence == 0:
-            self._complete = False
-        event = endpointer.feed(probability, complete=self._complete)
+        event = endpointer.feed(
+            probability, complete=lambda: voice.is_complete(voice.grammar.partial())
+        )
         spent_s += time.perf_counter() - started
         # processing slower than the audio builds a backlog the guest will wait through
         self.turn.backlog_ms = max(0.0, self.turn.backlog_ms + spent_s * 1000 - FRAME_MS)
