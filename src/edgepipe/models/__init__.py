@@ -1,1 +1,1 @@
-"""Local language models."""
+"""Local models: llama.cpp language models, and CPU onnxruntime sessions for the ONNX ones."""

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgepipe.errors import EdgepipeError
+from edgepipe.models.onnx import cpu_session
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +233,7 @@ class SentenceEncoder:
 
     def __init__(self, model_path: Path | None = None, *, threads: int = 2) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (checked here so its absence gets this message)
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise EncoderUnavailable(
@@ -243,11 +244,7 @@ class SentenceEncoder:
         self.tokenizer = Tokenizer.from_file(str(_model_dir() / "tokenizer.json"))
         self.tokenizer.no_padding()  # the shipped tokenizer.json pads to 128 tokens
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(path, threads=threads)
 
     def encode_one(self, text: str) -> FloatMatrix:
         """Features of one request: shape (1536,), unit length."""

@@ -16,6 +16,7 @@ from enum import Enum
 import numpy as np
 
 from edgepipe.errors import EdgepipeError
+from edgepipe.models.onnx import cpu_session
 from edgepipe.voice.audio import FRAME_MS
 
 
@@ -107,19 +108,12 @@ class SileroScorer:
         import importlib.util
         from pathlib import Path
 
-        import onnxruntime as ort
-
         # only the ONNX file is used: importing the package would import torch
         spec = importlib.util.find_spec("silero_vad")
         if spec is None or not spec.submodule_search_locations:
             raise VadError("VAD needs silero-vad's model: pip install --no-deps silero-vad")
         model = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(model), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(model, threads=1)
         self._sr = np.array(16000, dtype=np.int64)
         self.reset()
 

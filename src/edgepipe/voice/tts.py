@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgepipe.errors import EdgepipeError
+from edgepipe.models.onnx import cpu_session
 from edgepipe.voice.audio import AudioError, read_wav_bytes, resample
 
 if TYPE_CHECKING:
@@ -140,18 +141,11 @@ class PiperSynthesizer:
 
 def _load_with_threads(model_path: Path, config_path: Path, threads: int) -> PiperVoice:
     """``PiperVoice.load`` with onnxruntime thread counts set (CPU only)."""
-    import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = max(1, threads)
-    options.inter_op_num_threads = 1
     config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-    session = onnxruntime.InferenceSession(
-        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
-    return PiperVoice(session=session, config=config)
+    return PiperVoice(session=cpu_session(model_path, threads=threads), config=config)
 
 
 class EspeakSynthesizer:
