@@ -302,9 +302,6 @@ class WhisperRecognizer:
             tokenizer.token_to_id("<|notimestamps|>"),
         ]
         self._eot = tokenizer.token_to_id("<|endoftext|>")
-        self._no_speech = tokenizer.token_to_id("<|nocaptions|>") or tokenizer.token_to_id(
-            "<|nospeech|>"
-        )
         self.pad_s = pad_s
         self.full_window = full_window
         self.frames_per_second = 100
@@ -314,9 +311,12 @@ class WhisperRecognizer:
     ) -> OpenHypothesis:
         started = time.perf_counter()
         audio = np.asarray(samples)
-        if audio.dtype == np.int16:
-            audio = audio.astype(np.float32) / 32768.0
-        features: Any = self.model.feature_extractor(audio.astype(np.float32))
+        audio = (
+            audio.astype(np.float32) / 32768.0
+            if audio.dtype == np.int16
+            else audio.astype(np.float32, copy=False)
+        )
+        features: Any = self.model.feature_extractor(audio)
         n = int(features.shape[-1])
         if self.full_window:
             window = 3000
