@@ -287,6 +287,8 @@ def _mic_frames() -> Any:
     """10 ms frames from the default input device (sounddevice; an optional extra)."""
     import queue
 
+    from edgepipe.voice.audio import FRAME_BYTES, SAMPLE_RATE
+
     try:
         import sounddevice as sd
     except (ImportError, OSError) as exc:
@@ -301,7 +303,11 @@ def _mic_frames() -> Any:
 
     try:
         stream = sd.RawInputStream(
-            samplerate=16000, channels=1, dtype="int16", blocksize=160, callback=callback
+            samplerate=SAMPLE_RATE,
+            channels=1,
+            dtype="int16",
+            blocksize=FRAME_BYTES // 2,
+            callback=callback,
         )
     except Exception as exc:
         raise EdgepipeError(f"cannot open the microphone: {exc}", code="mic_unavailable") from exc
