@@ -198,26 +198,30 @@ class GrammarRecognizer:
             raise AsrError(f"pocketsphinx could not load its model: {exc}") from exc
         self._active = False
         self._frames = 0
-        self._prior: tuple[str, str] | None = None
+        self._prime_pcm: bytes | None = None
 
     def prime(self, pcm: bytes) -> None:
-        """Set the cepstral-mean prior a new audio stream starts from, from speech (16 kHz PCM)
-        streamed as a guest's would be. Without it the first streamed command of a process
-        decoded as "put off boards in the bedroom". Within a stream the mean carries over
-        from utterance to utterance, following the room."""
-        self._prior = None
-        for _ in range(2):
-            self.start()
-            for i in range(0, len(pcm), FRAME_BYTES):
-                self.feed(pcm[i : i + FRAME_BYTES])
-            self.finish()
-        self._prior = (self._words.get_cmn(), self._phones.get_cmn())
+        """Set the state a new audio stream starts from, from speech (16 kHz PCM) streamed as a
+        guest's would be: the cepstral mean and the front end's noise estimate. Without it the
+        first streamed command of a process decoded as "put off boards in the bedroom". Within
+        a stream both carry over from utterance to utterance, following the room."""
+        self._prime_pcm = pcm
+        self.restore_prior()
 
     def restore_prior(self) -> None:
-        """Back to the primed cepstral mean (a new stream: another file, a new session)."""
-        if self._prior is not None:
-            self._words.set_cmn(self._prior[0])
-            self._phones.set_cmn(self._prior[1])
+        """Back to the primed state (a new stream: another file, a new session). The front end
+        is reinitialised and the priming speech decoded again (about 0.2 s): setting the saved
+        cepstral mean alone left the front end's history in place, and the same file decoded
+        differently after other audio ("pull spa blinds" for "close the blinds")."""
+        if self._prime_pcm is None:
+            return
+        for decoder in (self._words, self._phones):
+            decoder.reinit_feat()
+        for _ in range(2):
+            self.start()
+            for i in range(0, len(self._prime_pcm), FRAME_BYTES):
+                self.feed(self._prime_pcm[i : i + FRAME_BYTES])
+            self.finish()
 
     def start(self) -> None:
         if self._active:  # an utterance abandoned half-way (timeout, end of stream)
