@@ -188,6 +188,10 @@ def main() -> None:
     if args.set:
         overrides = dict(item.split("=", 1) for item in args.set)
         voice.spec = voice.spec.model_validate({**voice.spec.model_dump(), **overrides})
+        # the parts built from the spec at load time
+        assert voice.wake is not None
+        voice.wake.cutoff = voice.spec.wake_cutoff
+        voice.whisper.beam_size = voice.spec.open_beam_size
         print("voice settings", overrides, flush=True)
     load_s = time.perf_counter() - started
     lines = command_lines(pack, args.n, assistant)

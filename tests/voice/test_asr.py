@@ -116,3 +116,39 @@ def test_whisper_trimmed_window_transcribes(voice, speech) -> None:  # type: ign
     assert "restaurant" in full.text.lower()
     silent = whisper.transcribe(np.zeros(16000, dtype=np.int16))
     assert silent.text == "" or silent.no_speech_prob > 0.3 or silent.avg_logprob < -0.5
+
+
+@pytest.mark.slow
+def test_whisper_beam_returns_ranked_distinct_alternatives(voice, speech) -> None:  # type: ignore[no-untyped-def]
+    whisper = voice.whisper
+    pcm = speech("Could you recommend a nice restaurant nearby?")
+    heard = whisper.transcribe(pcm)
+    assert whisper.beam_size == 5
+    assert 1 <= len(heard.alternatives) <= 4
+    texts = [heard.text] + [text for text, _ in heard.alternatives]
+    assert len(set(texts)) == len(texts)
+    scores = [heard.avg_logprob] + [score for _, score in heard.alternatives]
+    assert scores == sorted(scores, reverse=True)
+    whisper.beam_size = 1
+    try:
+        greedy = whisper.transcribe(pcm)
+    finally:
+        whisper.beam_size = 5
+    assert greedy.alternatives == ()
+    assert "restaurant" in greedy.text.lower()
+
+
+@pytest.mark.slow
+def test_grammar_path_adapts_to_the_wake_phrase_and_a_new_stream_forgets_it(
+    voice,  # type: ignore[no-untyped-def]
+    espeak_speech,
+) -> None:
+    grammar = voice.grammar
+    grammar.restore_prior()
+    primed = grammar._words.get_cmn()
+    wake = (np.clip(espeak_speech.speech("Okay Nabu."), -1, 1) * 32767).astype(np.int16)
+    grammar.adapt(wake.tobytes())
+    adapted = [float(x) for x in grammar._words.get_cmn().split(",")]
+    assert adapted != [float(x) for x in primed.split(",")]
+    grammar.restore_prior()
+    assert grammar._words.get_cmn() == primed

@@ -14,6 +14,7 @@ import pytest
 from edgepipe.testing.voicedata import command_clip
 from edgepipe.voice.audio import from_float, write_wav
 from edgepipe.voice.noise import NOISES
+from edgepipe.voice.asr import OpenHypothesis
 from edgepipe.voice.session import REPEAT, VoiceAssistant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -178,3 +179,79 @@ def test_cli_listen_odd_length_pcm_is_an_error() -> None:
     proc = _cli("listen", str(HOTEL), "--pcm", "-", "--json", stdin=b"\x01\x02\x03")
     assert proc.returncode == 2
     assert json.loads(proc.stdout.decode())["error"]["code"] == "audio_truncated"
+
+
+def _heard(text: str, score: float, *alternatives: tuple[str, float]) -> OpenHypothesis:
+    return OpenHypothesis(
+        text=text,
+        avg_logprob=score,
+        no_speech_prob=0.0,
+        window_s=12.0,
+        ms=1.0,
+        alternatives=alternatives,
+    )
+
+
+@pytest.mark.slow
+def test_open_path_prefers_a_close_beam_alternative_the_templates_accept(voice) -> None:  # type: ignore[no-untyped-def]
+    pick = voice._pick_open
+    # the best hypothesis is a command already: kept
+    assert pick(_heard("Close the blinds.", -0.3, ("Close the blind.", -0.35))) == (
+        "Close the blinds.",
+        -0.3,
+        0,
+    )
+    # the best matches no template, the third does and scores within the margin (0.5)
+    heard = _heard(
+        "Can you end up some sleepers?",
+        -0.40,
+        ("Can you end up some slippers?", -0.45),
+        ("Can you send up some slippers?", -0.60),
+    )
+    assert pick(heard) == ("Can you send up some slippers?", -0.60, 2)
+    # a command too far below the best is not taken
+    far = _heard("Is the moon open now?", -0.2, ("Is the pool open now?", -0.9))
+    assert pick(far)[2] == 0
+    # an open request whose alternatives are no commands either stays as heard
+    chat = _heard(
+        "Could you recommend a nice restaurant nearby?",
+        -0.3,
+        ("Could you recommend a nice restaurant near by?", -0.4),
+    )
+    assert pick(chat)[2] == 0
+    spec = voice.spec
+    voice.spec = spec.model_copy(update={"open_alternative_margin": 0.0})
+    try:
+        assert pick(heard)[2] == 0
+    finally:
+        voice.spec = spec
+
+
+@pytest.mark.slow
+def test_robotic_voice_command_recovered_from_the_beam(voice, espeak_speech) -> None:  # type: ignore[no-untyped-def]
+    # espeak-ng's "is the pool open now": Whisper tiny's best is "Is the moon open now?"
+    clip, _ = command_clip(espeak_speech, "is the pool open now")
+    turn = _one(voice, clip)
+    assert turn.asr_path == "open" and turn.open is not None
+    assert turn.result is not None and turn.result.intent is not None
+    assert turn.result.intent.name == "facility_hours"
+    assert turn.result.intent.slot_values() == {"facility": "pool"}
+    assert turn.open_rank > 0
+    asr = turn.as_dict()["asr"]["open"]
+    assert asr["used_rank"] == turn.open_rank and asr["alternatives"]
+
+
+@pytest.mark.slow
+def test_wake_phrase_adaptation_is_timed_and_can_be_turned_off(voice, piper_speech) -> None:  # type: ignore[no-untyped-def]
+    clip, _ = command_clip(piper_speech, "Close the blinds.")
+    turn = _one(voice, clip)
+    assert turn.stages_ms["wake_adapt"] > 0
+    spec = voice.spec
+    voice.spec = spec.model_copy(update={"adapt_on_wake_s": 0.0})
+    try:
+        plain = _one(voice, clip)
+    finally:
+        voice.spec = spec
+    assert "wake_adapt" not in plain.stages_ms
+    assert plain.result is not None and plain.result.intent is not None
+    assert plain.result.intent.name == "blinds_close"

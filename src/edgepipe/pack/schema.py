@@ -221,10 +221,20 @@ class VoiceSpec(_Model):
     early_silence_ms: int = Field(default=200, ge=10)
     """Silence that ends an utterance early when the grammar path already hears a whole command."""
     max_utterance_s: float = Field(default=10.0, gt=0)
+    adapt_on_wake_s: float = Field(default=1.5, ge=0, le=5)
+    """When the wake word fires, the grammar path decodes this much of the audio before it (the
+    wake phrase) and discards the words, so its front end starts the command adapted to this
+    speaker and room (0: off)."""
     grammar_min_ratio: float = Field(default=0.75, gt=0)
     """Grammar path confidence: per-frame acoustic score against a free phone loop."""
     open_min_logprob: float = Field(default=-1.0, le=0)
     """Open path confidence: Whisper's mean token log-probability."""
+    open_beam_size: int = Field(default=5, ge=1, le=16)
+    """Whisper's beam width; the beam's hypotheses are the open path's alternatives (1: greedy,
+    no alternatives)."""
+    open_alternative_margin: float = Field(default=0.5, ge=0)
+    """When Whisper's best transcript matches no template, a later beam hypothesis that does is
+    used if its mean token log-probability is within this of the best one's (0: never)."""
     whisper_threads: int = Field(default=2, ge=1)
     tts: Literal["piper", "espeak"] = "piper"
     tts_threads: int = Field(default=2, ge=1)

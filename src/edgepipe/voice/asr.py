@@ -70,6 +70,8 @@ class OpenHypothesis:
     window_s: float
     """Length of the encoder window actually used."""
     ms: float
+    alternatives: tuple[tuple[str, float], ...] = ()
+    """The beam's other finished hypotheses, best first, as ``(text, avg_logprob)``."""
 
 
 def _model_dir() -> Path:
@@ -223,6 +225,15 @@ class GrammarRecognizer:
                 self.feed(self._prime_pcm[i : i + FRAME_BYTES])
             self.finish()
 
+    def adapt(self, pcm: bytes) -> None:
+        """Decode ``pcm`` (16 kHz PCM, e.g. the wake phrase just heard) and discard the words:
+        the front end's cepstral mean and noise estimate move towards this speaker and room
+        before their command starts."""
+        self.start()
+        for i in range(0, len(pcm), FRAME_BYTES):
+            self.feed(pcm[i : i + FRAME_BYTES])
+        self.finish()
+
     def start(self) -> None:
         if self._active:  # an utterance abandoned half-way (timeout, end of stream)
             self._words.end_utt()
@@ -271,7 +282,12 @@ class GrammarRecognizer:
 
 
 class WhisperRecognizer:
-    """Open vocabulary: Whisper tiny.en (CTranslate2, int8) with a trimmed encoder window."""
+    """Open vocabulary: Whisper tiny.en (CTranslate2, int8) with a trimmed encoder window.
+
+    Beam search (``beam_size``, default 5) returns the beam's finished hypotheses as
+    :attr:`OpenHypothesis.alternatives`: the session prefers one the pack's templates accept
+    when it scores close to the best (a robotic "is the pool open now" came out "is the moon
+    open now" first and right second)."""
 
     def __init__(
         self,
@@ -280,6 +296,7 @@ class WhisperRecognizer:
         threads: int = 2,
         pad_s: float = 10.0,
         full_window: bool = False,
+        beam_size: int = 5,
     ) -> None:
         try:
             import ctranslate2
@@ -308,6 +325,7 @@ class WhisperRecognizer:
         self._eot = tokenizer.token_to_id("<|endoftext|>")
         self.pad_s = pad_s
         self.full_window = full_window
+        self.beam_size = max(1, beam_size)
         self.frames_per_second = 100
 
     def transcribe(
@@ -335,21 +353,27 @@ class WhisperRecognizer:
         result = self.model.model.generate(
             batch,
             [self._prompt],
-            beam_size=1,
+            beam_size=self.beam_size,
+            num_hypotheses=self.beam_size,
             max_length=min(96, 8 + int(6 * n / self.frames_per_second)),
             no_repeat_ngram_size=3,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
         )[0]
-        ids = [token for token in result.sequences_ids[0] if token < self._eot]
-        text = drop_repeats(self.model.hf_tokenizer.decode(ids).strip())
-        score = result.scores[0] if result.scores else -math.inf
-        avg = float(score) if ids else -math.inf
+        # scores are mean log-probabilities per token (CTranslate2's length penalty of 1)
+        hypotheses: list[tuple[str, float]] = []
+        for sequence, score in zip(result.sequences_ids, result.scores, strict=False):
+            ids = [token for token in sequence if token < self._eot]
+            text = drop_repeats(self.model.hf_tokenizer.decode(ids).strip())
+            if not any(text == seen for seen, _ in hypotheses):
+                hypotheses.append((text, float(score) if ids else -math.inf))
+        text, avg = hypotheses[0] if hypotheses else ("", -math.inf)
         return OpenHypothesis(
             text=text,
             avg_logprob=avg,
             no_speech_prob=float(getattr(result, "no_speech_prob", 0.0)),
             window_s=window / self.frames_per_second,
             ms=(time.perf_counter() - started) * 1000,
+            alternatives=tuple(hypotheses[1:]),
         )

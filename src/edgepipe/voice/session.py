@@ -74,6 +74,8 @@ class VoiceTurn:
     endpoint_s: float | None = None
     grammar: GrammarHypothesis | None = None
     open: OpenHypothesis | None = None
+    open_rank: int = 0
+    """Which of Whisper's beam hypotheses the open path used (0: the best)."""
     result: TurnResult | None = None
     response: str = ""
     tts_voice: str | None = None
@@ -124,6 +126,11 @@ class VoiceTurn:
                     "avg_logprob": round(self.open.avg_logprob, 3),
                     "no_speech_prob": round(self.open.no_speech_prob, 3),
                     "window_s": self.open.window_s,
+                    "alternatives": [
+                        {"text": text, "avg_logprob": round(logprob, 3)}
+                        for text, logprob in self.open.alternatives
+                    ],
+                    "used_rank": self.open_rank,
                 },
             },
             "endpoint": self.endpoint,
@@ -173,7 +180,7 @@ class VoiceAssistant:
     ) -> VoiceAssistant:
         spec = assistant.pack.spec.voice
         grammar = GrammarRecognizer(assistant.pack, cache_dir or cache_home())
-        whisper = WhisperRecognizer(threads=spec.whisper_threads)
+        whisper = WhisperRecognizer(threads=spec.whisper_threads, beam_size=spec.open_beam_size)
         tts = make_synthesizer(spec)
         wake = WakeWordDetector(
             spec.wake_word, cutoff=spec.wake_cutoff, refractory_s=spec.wake_refractory_s
@@ -205,6 +212,9 @@ class VoiceAssistant:
         self.vad.reset()
         self.grammar.restore_prior()
         pre_roll = _PRE_ROLL_MS // FRAME_MS
+        heard: deque[bytes] = deque(
+            maxlen=max(1, int(self.spec.adapt_on_wake_s * 1000) // FRAME_MS)
+        )
         buffer: list[bytes] = []
         first = 0  # stream index of buffer[0]
         index = 0
@@ -219,8 +229,12 @@ class VoiceAssistant:
             if listening is None:
                 event = self.wake.process(frame) if self.wake is not None else None
                 index += 1
+                heard.append(frame)
                 if event is not None:
                     listening = self._listen(index, event.at_s)
+                    if self.spec.adapt_on_wake_s > 0:
+                        self._adapt(listening, b"".join(heard))
+                    heard.clear()
                 if len(buffer) > pre_roll:
                     del buffer[: len(buffer) - pre_roll]
                 first = index - len(buffer)
@@ -244,6 +258,15 @@ class VoiceAssistant:
             yield VoiceTurn(wake=True, wake_at_s=listening.wake_at_s, outcome="timeout")
         if not require_wake and yielded == 0:
             yield VoiceTurn(wake=False, outcome="no_speech")
+
+    def _adapt(self, listening: _Listening, pcm: bytes) -> None:
+        """Adapt the grammar path's front end to the wake phrase just heard. The time it takes
+        is a backlog the listening that follows has to work off (counted in the latency)."""
+        started = time.perf_counter()
+        self.grammar.adapt(pcm)
+        spent_ms = (time.perf_counter() - started) * 1000
+        listening.turn.stages_ms["wake_adapt"] = spent_ms
+        listening.turn.backlog_ms += spent_ms
 
     def _listen(self, start_frame: int, wake_at_s: float | None) -> _Listening:
         spec = self.spec
@@ -275,6 +298,24 @@ class VoiceAssistant:
         """Whether any template matches ``text`` (exact or not)."""
         return self.assistant.matcher.match(text, self.assistant.now()).match is not None
 
+    def _pick_open(self, opened: OpenHypothesis) -> tuple[str, float, int]:
+        """Whisper's best transcript, or, when the templates accept none of it, the first beam
+        alternative they accept that scores within ``open_alternative_margin`` of the best:
+        ``(text, mean token log-probability, rank)`` (rank 0 is the best hypothesis). Whisper
+        tiny often ranks the guest's actual command second ("can you end up some sleepers?"
+        before "can you send up some slippers?"); the pack's commands are the prior that breaks
+        the near-tie. Open requests are untouched when no alternative is a command."""
+        best = (opened.text, opened.avg_logprob, 0)
+        margin = self.spec.open_alternative_margin
+        if not opened.text or margin <= 0 or self._matches(opened.text):
+            return best
+        for rank, (text, logprob) in enumerate(opened.alternatives, 1):
+            if logprob < opened.avg_logprob - margin:
+                break
+            if text and self._matches(text):
+                return text, logprob, rank
+        return best
+
     # ------------------------------------------------------------------ a finished utterance
 
     def _finish(self, listening: _Listening, buffer: list[bytes], first: int) -> VoiceTurn:
@@ -296,15 +337,17 @@ class VoiceAssistant:
             opened = self.whisper.transcribe(samples)
             turn.open = opened
             stages["open_asr"] = opened.ms
-            words = [w for w in opened.text.split() if any(c.isalnum() for c in w)]
+            text, _, turn.open_rank = self._pick_open(opened)
+            words = [w for w in text.split() if any(c.isalnum() for c in w)]
+            # how clearly Whisper heard the audio at all: its best hypothesis's score
             confident = (
                 len(words) >= _MIN_OPEN_WORDS
                 and opened.avg_logprob >= spec.open_min_logprob
                 and opened.no_speech_prob < 0.6
             )
             heard_command = hyp.text and hyp.ratio >= _GRAMMAR_FLOOR and self.is_complete(hyp.text)
-            if confident and (not heard_command or self._matches(opened.text)):
-                transcript, turn.asr_path = opened.text, "open"
+            if confident and (not heard_command or self._matches(text)):
+                transcript, turn.asr_path = text, "open"
             elif heard_command:
                 # Whisper's words match no template ("two bathrooms please") but the grammar
                 # path heard a whole command, just not confidently enough to skip Whisper
