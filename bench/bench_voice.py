@@ -112,6 +112,11 @@ def slots_match(expected: dict[str, Any], got: dict[str, Any]) -> bool:
     return all(str(got.get(k)) == str(v) for k, v in expected.items())
 
 
+def reading(result: Any) -> tuple[Any, str | None]:
+    """What a turn made of a request: its route and intent."""
+    return result.decision.route, result.intent.name if result.intent else None
+
+
 def summary(values: list[float]) -> dict[str, float | int]:
     if not values:
         return {"n": 0}
@@ -294,15 +299,30 @@ def main() -> None:
     rows = [json.loads(line) for line in (HOTEL / "tests" / "utterances.jsonl").open()]
     open_rows = [r for r in rows if r.get("intent") in ("oos", "hotel_info")][:20]
     open_requests: list[float] = []
+    same_as_text = alternative_used = handlers_run = 0
     for i, row in enumerate(open_rows):
         clip, meta = command_clip(voices["piper"], row["text"], seed=i)
+        assistant._pending = None
+        assistant._pending = None
+        as_text = assistant.handle_text(row["text"])
         assistant._pending = None
         for turn in voice.process(from_float(clip, 16000)):
             if turn.asr_path == "open":
                 latency = turn.latency_from(meta["speech_end_s"])
                 if latency is not None:
                     open_requests.append(latency)
+            # the beam's command prior must not turn a question into a command
+            if turn.result is not None:
+                same_as_text += reading(turn.result) == reading(as_text)
+            alternative_used += turn.open_rank > 0
+            handlers_run += bool(turn.result and turn.result.handler_executed)
     results["latency_ms"]["open_vocabulary_requests"] = summary(open_requests)
+    results["open_requests"] = {
+        "n": len(open_rows),
+        "same_route_and_intent_as_text": same_as_text,
+        "beam_alternative_used": alternative_used,
+        "handlers_executed": handlers_run,
+    }
     print("latency", results["latency_ms"], flush=True)
 
     # ASR real-time factors on clean Piper commands

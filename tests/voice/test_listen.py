@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from edgepipe.testing.voicedata import command_clip
+from edgepipe.voice.asr import OpenHypothesis
 from edgepipe.voice.audio import from_float, write_wav
 from edgepipe.voice.noise import NOISES
-from edgepipe.voice.asr import OpenHypothesis
 from edgepipe.voice.session import REPEAT, VoiceAssistant
 
 ROOT = Path(__file__).resolve().parents[2]
