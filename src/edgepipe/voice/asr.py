@@ -229,10 +229,7 @@ class GrammarRecognizer:
         """Decode ``pcm`` (16 kHz PCM, e.g. the wake phrase just heard) and discard the words:
         the front end's cepstral mean and noise estimate move towards this speaker and room
         before their command starts."""
-        self.start()
-        for i in range(0, len(pcm), FRAME_BYTES):
-            self.feed(pcm[i : i + FRAME_BYTES])
-        self.finish()
+        self.recognize(pcm)
 
     def start(self) -> None:
         if self._active:  # an utterance abandoned half-way (timeout, end of stream)

@@ -298,14 +298,14 @@ class VoiceAssistant:
         """Whether any template matches ``text`` (exact or not)."""
         return self.assistant.matcher.match(text, self.assistant.now()).match is not None
 
-    def _pick_open(self, opened: OpenHypothesis) -> tuple[str, float, int]:
+    def _pick_open(self, opened: OpenHypothesis) -> tuple[str, int]:
         """Whisper's best transcript, or, when the templates accept none of it, the first beam
         alternative they accept that scores within ``open_alternative_margin`` of the best:
-        ``(text, mean token log-probability, rank)`` (rank 0 is the best hypothesis). Whisper
+        ``(text, rank)`` (rank 0 is the best hypothesis). Whisper
         tiny often ranks the guest's actual command second ("can you end up some sleepers?"
         before "can you send up some slippers?"); the pack's commands are the prior that breaks
         the near-tie. Open requests are untouched when no alternative is a command."""
-        best = (opened.text, opened.avg_logprob, 0)
+        best = (opened.text, 0)
         margin = self.spec.open_alternative_margin
         if not opened.text or margin <= 0 or self._matches(opened.text):
             return best
@@ -313,7 +313,7 @@ class VoiceAssistant:
             if logprob < opened.avg_logprob - margin:
                 break
             if text and self._matches(text):
-                return text, logprob, rank
+                return text, rank
         return best
 
     # ------------------------------------------------------------------ a finished utterance
@@ -337,7 +337,7 @@ class VoiceAssistant:
             opened = self.whisper.transcribe(samples)
             turn.open = opened
             stages["open_asr"] = opened.ms
-            text, _, turn.open_rank = self._pick_open(opened)
+            text, turn.open_rank = self._pick_open(opened)
             words = [w for w in text.split() if any(c.isalnum() for c in w)]
             # how clearly Whisper heard the audio at all: its best hypothesis's score
             confident = (
