@@ -220,16 +220,20 @@ class GrammarRecognizer:
         for decoder in (self._words, self._phones):
             decoder.reinit_feat()
         for _ in range(2):
-            self.start()
-            for i in range(0, len(self._prime_pcm), FRAME_BYTES):
-                self.feed(self._prime_pcm[i : i + FRAME_BYTES])
-            self.finish()
+            self._decode_streamed(self._prime_pcm)
 
     def adapt(self, pcm: bytes) -> None:
         """Decode ``pcm`` (16 kHz PCM, e.g. the wake phrase just heard) and discard the words:
         the front end's cepstral mean and noise estimate move towards this speaker and room
         before their command starts."""
-        self.recognize(pcm)
+        self._decode_streamed(pcm)
+
+    def _decode_streamed(self, pcm: bytes) -> GrammarHypothesis:
+        """One utterance fed 10 ms at a time, as a microphone delivers it."""
+        self.start()
+        for i in range(0, len(pcm), FRAME_BYTES):
+            self.feed(pcm[i : i + FRAME_BYTES])
+        return self.finish()
 
     def start(self) -> None:
         if self._active:  # an utterance abandoned half-way (timeout, end of stream)

@@ -301,10 +301,10 @@ class VoiceAssistant:
     def _pick_open(self, opened: OpenHypothesis) -> tuple[str, int]:
         """Whisper's best transcript, or, when the templates accept none of it, the first beam
         alternative they accept that scores within ``open_alternative_margin`` of the best:
-        ``(text, rank)`` (rank 0 is the best hypothesis). Whisper
-        tiny often ranks the guest's actual command second ("can you end up some sleepers?"
-        before "can you send up some slippers?"); the pack's commands are the prior that breaks
-        the near-tie. Open requests are untouched when no alternative is a command."""
+        ``(text, rank)`` (rank 0 is the best hypothesis). Whisper tiny often ranks the guest's
+        actual command second ("can you end up some sleepers?" before "can you send up some
+        slippers?"); the pack's commands are the prior that breaks the near-tie. Open requests
+        are untouched when no alternative is a command."""
         best = (opened.text, 0)
         margin = self.spec.open_alternative_margin
         if not opened.text or margin <= 0 or self._matches(opened.text):
