@@ -197,6 +197,11 @@ def main() -> None:
         assert voice.wake is not None
         voice.wake.cutoff = voice.spec.wake_cutoff
         voice.whisper.beam_size = voice.spec.open_beam_size
+        if voice.snapper is not None:
+            voice.snapper.max_distance = voice.spec.open_snap_max_distance
+            voice.snapper.margin = voice.spec.open_snap_margin
+            if voice.spec.open_snap_max_distance <= 0:
+                voice.snapper = None
         print("voice settings", overrides, flush=True)
     load_s = time.perf_counter() - started
     lines = command_lines(pack, args.n, assistant)
@@ -243,6 +248,8 @@ def main() -> None:
                     cell[1] += 1
                 key = (turn.asr_path or turn.outcome) if turn else "no_wake"
                 counts[key] = counts.get(key, 0) + 1
+                if turn and turn.open_snap is not None:
+                    counts["snapped"] = counts.get("snapped", 0) + 1
                 if turn and snr is None and good:
                     latency = turn.latency_from(meta["speech_end_s"])
                     if latency is not None:
@@ -256,7 +263,10 @@ def main() -> None:
                         ) * 1000
                         for k, v in parts.items():
                             breakdown.setdefault(k, []).append(v)
-                if not good and len(failures) < 60:
+                if (
+                    not good
+                    and sum(f["voice"] == vname and f["snr"] == label for f in failures) < 8
+                ):
                     failures.append(
                         {
                             "voice": vname,
@@ -265,6 +275,7 @@ def main() -> None:
                             "heard": turn.transcript if turn else None,
                             "path": key,
                             "intent": result.intent.name if result and result.intent else None,
+                            "snapped": turn.open_snap.text if turn and turn.open_snap else None,
                         }
                     )
             success[vname][label] = round(ok / len(lines), 3)
@@ -299,7 +310,7 @@ def main() -> None:
     rows = [json.loads(line) for line in (HOTEL / "tests" / "utterances.jsonl").open()]
     open_rows = [r for r in rows if r.get("intent") in ("oos", "hotel_info")][:20]
     open_requests: list[float] = []
-    same_as_text = alternative_used = handlers_run = 0
+    same_as_text = alternative_used = snapped = handlers_run = 0
     for i, row in enumerate(open_rows):
         clip, meta = command_clip(voices["piper"], row["text"], seed=i)
         assistant._pending = None
@@ -315,12 +326,14 @@ def main() -> None:
             if turn.result is not None:
                 same_as_text += reading(turn.result) == reading(as_text)
             alternative_used += turn.open_rank > 0
+            snapped += turn.open_snap is not None
             handlers_run += bool(turn.result and turn.result.handler_executed)
     results["latency_ms"]["open_vocabulary_requests"] = summary(open_requests)
     results["open_requests"] = {
         "n": len(open_rows),
         "same_route_and_intent_as_text": same_as_text,
         "beam_alternative_used": alternative_used,
+        "snapped": snapped,
         "handlers_executed": handlers_run,
     }
     print("latency", results["latency_ms"], flush=True)

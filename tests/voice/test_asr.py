@@ -51,9 +51,9 @@ def test_pack_corpus_is_deterministic_and_speakable() -> None:
         w for line in pack_corpus(pack, frozenset({"x"}), per_intent=1) for w in line.split()
     )
     assert known == frozenset()  # nothing is speakable with a one-word dictionary
-    from edgepipe.voice.asr import _model_dir, load_dictionary
+    from edgepipe.voice.asr import load_dictionary, sphinx_model_dir
 
-    dictionary = load_dictionary(_model_dir() / "cmudict-en-us.dict")
+    dictionary = load_dictionary(sphinx_model_dir() / "cmudict-en-us.dict")
     first = pack_corpus(pack, dictionary, per_intent=20)
     assert first == pack_corpus(pack, dictionary, per_intent=20)
     assert len(first) > 200

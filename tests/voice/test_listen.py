@@ -199,6 +199,7 @@ def test_open_path_prefers_a_close_beam_alternative_the_templates_accept(voice) 
     assert pick(_heard("Close the blinds.", -0.3, ("Close the blind.", -0.35))) == (
         "Close the blinds.",
         0,
+        None,
     )
     # the best matches no template, the third does and scores within the margin (0.5)
     heard = _heard(
@@ -207,7 +208,7 @@ def test_open_path_prefers_a_close_beam_alternative_the_templates_accept(voice) 
         ("Can you end up some slippers?", -0.45),
         ("Can you send up some slippers?", -0.60),
     )
-    assert pick(heard) == ("Can you send up some slippers?", 2)
+    assert pick(heard) == ("Can you send up some slippers?", 2, None)
     # a command too far below the best is not taken
     far = _heard("Is the moon open now?", -0.2, ("Is the pool open now?", -0.9))
     assert pick(far)[1] == 0
@@ -217,13 +218,51 @@ def test_open_path_prefers_a_close_beam_alternative_the_templates_accept(voice) 
         -0.3,
         ("Could you recommend a nice restaurant near by?", -0.4),
     )
-    assert pick(chat)[1] == 0
+    assert pick(chat) == (chat.text, 0, None)
     spec = voice.spec
     voice.spec = spec.model_copy(update={"open_alternative_margin": 0.0})
     try:
         assert pick(heard)[1] == 0
     finally:
         voice.spec = spec
+
+
+@pytest.mark.slow
+def test_open_path_snaps_a_transcript_no_template_accepts(voice) -> None:  # type: ignore[no-untyped-def]
+    pick = voice._pick_open
+    # no beam hypothesis is a command; the best sounds like one, with the guest's number
+    text, rank, snap = pick(_heard("Set the seat at 24.", -1.05, ("Set the seat at 24", -1.1)))
+    assert (text, rank) == ("set the heat at 24", 0)
+    assert snap is not None and snap.intent == "thermostat_set"
+    # a beam alternative the templates accept comes first
+    text, rank, snap = pick(_heard("Set the seat at 24.", -1.05, ("Set the heat at 24.", -1.2)))
+    assert (text, rank, snap) == ("Set the heat at 24.", 1, None)
+    # an open request that sounds like no command stays as heard
+    chat = _heard("What's the weather like tomorrow?", -0.2)
+    assert pick(chat) == (chat.text, 0, None)
+    snapper, voice.snapper = voice.snapper, None
+    try:
+        assert pick(_heard("Set the seat at 24.", -1.05))[2] is None
+    finally:
+        voice.snapper = snapper
+
+
+@pytest.mark.slow
+def test_robotic_voice_command_snapped_and_accepted_below_the_free_text_floor(
+    voice, espeak_speech
+) -> None:  # type: ignore[no-untyped-def]
+    # espeak-ng's "set the AC to 24": Whisper tiny hears "Set the seat at 24." at about -1.05,
+    # below the free-text floor (-1.0); the snapped command needs only -1.5
+    clip, _ = command_clip(espeak_speech, "set the AC to 24")
+    turn = _one(voice, clip)
+    assert turn.asr_path == "open" and turn.open is not None
+    assert turn.open.avg_logprob < voice.spec.open_min_logprob
+    assert turn.open_snap is not None
+    assert turn.result is not None and turn.result.intent is not None
+    assert turn.result.intent.name == "thermostat_set"
+    assert turn.result.intent.slot_values() == {"degrees": 24}
+    snapped = turn.as_dict()["asr"]["open"]["snapped"]
+    assert snapped["intent"] == "thermostat_set" and snapped["text"] == turn.transcript
 
 
 @pytest.mark.slow

@@ -229,12 +229,22 @@ class VoiceSpec(_Model):
     """Grammar path confidence: per-frame acoustic score against a free phone loop."""
     open_min_logprob: float = Field(default=-1.0, le=0)
     """Open path confidence: Whisper's mean token log-probability."""
+    open_command_min_logprob: float = Field(default=-1.5, le=0)
+    """The same for a transcript the pack's templates accept (Whisper's own, a beam
+    alternative or a snap): the templates are the stronger evidence there."""
     open_beam_size: int = Field(default=5, ge=1, le=16)
     """Whisper's beam width; the beam's hypotheses are the open path's alternatives (1: greedy,
     no alternatives)."""
     open_alternative_margin: float = Field(default=0.5, ge=0)
     """When Whisper's best transcript matches no template, a later beam hypothesis that does is
     used if its mean token log-probability is within this of the best one's (0: never)."""
+    open_snap_max_distance: float = Field(default=0.2, ge=0, lt=1)
+    """When no Whisper hypothesis matches a template, the pack sentence the best one sounds like
+    is used ("Team me off." -> "tv off"; voice/snap.py) if its phoneme edit cost is within this
+    share of the most it could be (0: never)..."""
+    open_snap_margin: int = Field(default=2, ge=1)
+    """...if the nearest sentence of any other intent costs at least this much more (a phoneme
+    heard as a similar one costs 1, any other edit 2)..."""
     whisper_threads: int = Field(default=2, ge=1)
     tts: Literal["piper", "espeak"] = "piper"
     tts_threads: int = Field(default=2, ge=1)

@@ -74,7 +74,7 @@ class OpenHypothesis:
     """The beam's other finished hypotheses, best first, as ``(text, avg_logprob)``."""
 
 
-def _model_dir() -> Path:
+def sphinx_model_dir() -> Path:
     try:
         import pocketsphinx
     except ImportError as exc:  # pragma: no cover - the voice extra is not installed
@@ -153,7 +153,7 @@ def build_language_model(pack: Pack, cache_dir: Path) -> Path:
         return path
     from pocketsphinx.lm import ArpaBoLM
 
-    known = load_dictionary(_model_dir() / "cmudict-en-us.dict")
+    known = load_dictionary(sphinx_model_dir() / "cmudict-en-us.dict")
     corpus = pack_corpus(pack, known, per_intent=LM_SENTENCES_PER_INTENT)
     if not corpus:
         raise AsrError(f"pack {pack.name!r}: no template gives a sentence the recogniser can say")
@@ -189,7 +189,7 @@ class GrammarRecognizer:
     def __init__(self, pack: Pack, cache_dir: Path) -> None:
         from pocketsphinx import Decoder
 
-        model_dir = _model_dir()
+        model_dir = sphinx_model_dir()
         lm_path = build_language_model(pack, cache_dir)
         try:
             self._words = Decoder(samprate=16000, lm=str(lm_path), loglevel="ERROR")

@@ -34,9 +34,11 @@ from edgepipe.voice.asr import (
     GrammarRecognizer,
     OpenHypothesis,
     WhisperRecognizer,
+    sphinx_model_dir,
 )
 from edgepipe.voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, Audio, chunks, resample
 from edgepipe.voice.endpoint import EndpointConfig, Endpointer, Event, SileroScorer
+from edgepipe.voice.snap import PhoneticSnapper, Snap, load_pronunciations
 from edgepipe.voice.tts import (
     EspeakSynthesizer,
     FallbackSynthesizer,
@@ -76,6 +78,8 @@ class VoiceTurn:
     open: OpenHypothesis | None = None
     open_rank: int = 0
     """Which of Whisper's beam hypotheses the open path used (0: the best)."""
+    open_snap: Snap | None = None
+    """The pack sentence Whisper's transcript was snapped to, when it was (see voice/snap.py)."""
     result: TurnResult | None = None
     response: str = ""
     tts_voice: str | None = None
@@ -131,6 +135,14 @@ class VoiceTurn:
                         for text, logprob in self.open.alternatives
                     ],
                     "used_rank": self.open_rank,
+                    "snapped": None
+                    if self.open_snap is None
+                    else {
+                        "text": self.open_snap.text,
+                        "intent": self.open_snap.intent,
+                        "distance": self.open_snap.distance,
+                        "margin": self.open_snap.margin,
+                    },
                 },
             },
             "endpoint": self.endpoint,
@@ -164,8 +176,10 @@ class VoiceAssistant:
         tts: Synthesizer,
         wake: WakeWordDetector | None,
         spec: VoiceSpec | None = None,
+        snapper: PhoneticSnapper | None = None,
     ) -> None:
         self.assistant = assistant
+        self.snapper = snapper
         self.spec = spec or assistant.pack.spec.voice
         self.grammar = grammar
         self.whisper = whisper
@@ -185,7 +199,23 @@ class VoiceAssistant:
         wake = WakeWordDetector(
             spec.wake_word, cutoff=spec.wake_cutoff, refractory_s=spec.wake_refractory_s
         )
-        voice = cls(assistant, grammar=grammar, whisper=whisper, tts=tts, wake=wake, spec=spec)
+        snapper = None
+        if spec.open_snap_max_distance > 0:
+            snapper = PhoneticSnapper(
+                assistant.pack,
+                load_pronunciations(sphinx_model_dir() / "cmudict-en-us.dict"),
+                max_distance=spec.open_snap_max_distance,
+                margin=spec.open_snap_margin,
+            )
+        voice = cls(
+            assistant,
+            grammar=grammar,
+            whisper=whisper,
+            tts=tts,
+            wake=wake,
+            spec=spec,
+            snapper=snapper,
+        )
         voice.warm_up()
         return voice
 
@@ -298,23 +328,41 @@ class VoiceAssistant:
         """Whether any template matches ``text`` (exact or not)."""
         return self.assistant.matcher.match(text, self.assistant.now()).match is not None
 
-    def _pick_open(self, opened: OpenHypothesis) -> tuple[str, int]:
-        """Whisper's best transcript, or, when the templates accept none of it, the first beam
-        alternative they accept that scores within ``open_alternative_margin`` of the best:
-        ``(text, rank)`` (rank 0 is the best hypothesis). Whisper tiny often ranks the guest's
-        actual command second ("can you end up some sleepers?" before "can you send up some
-        slippers?"); the pack's commands are the prior that breaks the near-tie. Open requests
-        are untouched when no alternative is a command."""
-        best = (opened.text, 0)
-        margin = self.spec.open_alternative_margin
-        if not opened.text or margin <= 0 or self._matches(opened.text):
+    def _pick_open(self, opened: OpenHypothesis) -> tuple[str, int, Snap | None]:
+        """What the open path goes on with: ``(text, rank, snap)``.
+
+        Whisper's best transcript, when a template accepts it. Otherwise the first beam
+        alternative a template accepts that scores within ``open_alternative_margin`` of the
+        best (rank > 0): Whisper tiny often ranks the guest's actual command second ("can you
+        end up some sleepers?" before "can you send up some slippers?"), and the pack's commands
+        break the near-tie. Otherwise the pack sentence the best transcript sounds like
+        (``snap``; "Team me off." -> "tv off"), if one is near and unambiguous and the learned
+        router reads the transcript as that sentence's intent or as nothing at all: an open
+        request the router reads as something else is left as heard."""
+        best = (opened.text, 0, None)
+        if not opened.text or self._matches(opened.text):
             return best
+        margin = self.spec.open_alternative_margin
         for rank, (text, logprob) in enumerate(opened.alternatives, 1):
-            if logprob < opened.avg_logprob - margin:
+            if margin <= 0 or logprob < opened.avg_logprob - margin:
                 break
             if text and self._matches(text):
-                return text, rank
+                return text, rank, None
+        if self.snapper is not None:
+            snap = self.snapper.snap(opened.text)
+            if snap is not None and self._matches(snap.text):
+                reading = self._reading(opened.text)
+                if reading is None or reading == snap.intent:
+                    return snap.text, 0, snap
         return best
+
+    def _reading(self, text: str) -> str | None:
+        """The intent the learned router reads in ``text``; None when it abstains."""
+        router = self.assistant.router
+        if router is None:
+            return None
+        prediction = router.classify(text)
+        return None if prediction.abstained else prediction.best
 
     # ------------------------------------------------------------------ a finished utterance
 
@@ -337,12 +385,16 @@ class VoiceAssistant:
             opened = self.whisper.transcribe(samples)
             turn.open = opened
             stages["open_asr"] = opened.ms
-            text, turn.open_rank = self._pick_open(opened)
+            started = time.perf_counter()
+            text, turn.open_rank, turn.open_snap = self._pick_open(opened)
+            stages["open_pick"] = (time.perf_counter() - started) * 1000
             words = [w for w in text.split() if any(c.isalnum() for c in w)]
-            # how clearly Whisper heard the audio at all: its best hypothesis's score
+            # how clearly Whisper heard the audio at all: its best hypothesis's score; words
+            # the pack's templates accept need less of it than free text
+            floor = spec.open_command_min_logprob if self._matches(text) else spec.open_min_logprob
             confident = (
                 len(words) >= _MIN_OPEN_WORDS
-                and opened.avg_logprob >= spec.open_min_logprob
+                and opened.avg_logprob >= floor
                 and opened.no_speech_prob < 0.6
             )
             heard_command = hyp.text and hyp.ratio >= _GRAMMAR_FLOOR and self.is_complete(hyp.text)
