@@ -2,7 +2,11 @@
 factors, wake-word CPU share, peak RSS.
 
     python bench/bench_voice.py [--n 100] [--snrs clean,20,10,5] [--false-wake-minutes 30]
-                                [--json out.json]
+                                [--voices piper,espeak] [--lines bench|holdout]
+                                [--commands-only] [--set KEY=VALUE ...] [--json out.json]
+
+``--lines holdout`` speaks packs/hotel/tests/holdout_utterances.jsonl instead: lines no voice
+setting was chosen on, for an A/B check of a change with ``--set`` (docs/voice.md).
 
 * Commands: direct in-scope lines of packs/hotel/tests/utterances.jsonl whose intent the rules
   tier answers, spoken by Piper (joe) and by espeak-ng (a second, different voice), "Okay Nabu"
@@ -54,15 +58,23 @@ from edgepipe.voice.wake import WakeWordDetector  # noqa: E402
 HOTEL = ROOT / "packs" / "hotel"
 
 
-def command_lines(pack: Any, n: int, assistant: Any = None) -> list[dict[str, Any]]:
+LINE_SETS = {
+    "bench": ("utterances.jsonl", "dev_utterances.jsonl"),
+    # lines the voice settings were not chosen on, for checking a change of them
+    "holdout": ("holdout_utterances.jsonl",),
+}
+
+
+def command_lines(
+    pack: Any, n: int, assistant: Any = None, files: tuple[str, ...] = LINE_SETS["bench"]
+) -> list[dict[str, Any]]:
     """Direct lines for rules-tier intents, spoken-word spellings only; with ``assistant``,
     only lines whose text the text pipeline itself reads right (so the figure is the voice
     front end's, not the router's)."""
     import pocketsphinx
 
     known = load_dictionary(Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict")
-    rows = [json.loads(line) for line in (HOTEL / "tests" / "utterances.jsonl").open()]
-    rows += [json.loads(line) for line in (HOTEL / "tests" / "dev_utterances.jsonl").open()]
+    rows = [json.loads(line) for name in files for line in (HOTEL / "tests" / name).open()]
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for row in rows:
@@ -180,6 +192,9 @@ def main() -> None:
     parser.add_argument("--voices", default="piper,espeak")
     parser.add_argument("--commands-only", action="store_true", help="skip everything else")
     parser.add_argument(
+        "--lines", choices=sorted(LINE_SETS), default="bench", help="which labelled lines to speak"
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override voice: settings"
     )
     parser.add_argument("--json", type=Path)
@@ -204,7 +219,7 @@ def main() -> None:
                 voice.snapper = None
         print("voice settings", overrides, flush=True)
     load_s = time.perf_counter() - started
-    lines = command_lines(pack, args.n, assistant)
+    lines = command_lines(pack, args.n, assistant, LINE_SETS[args.lines])
     makers = {"piper": piper_voice_fixtures, "espeak": espeak_voice_fixtures}
     voices = {name: makers[name]() for name in args.voices.split(",")}
     snrs: list[float | None] = [None if s == "clean" else float(s) for s in args.snrs.split(",")]

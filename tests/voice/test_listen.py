@@ -237,6 +237,9 @@ def test_open_path_snaps_a_transcript_no_template_accepts(voice) -> None:  # typ
     # a beam alternative the templates accept comes first
     text, rank, snap = pick(_heard("Set the seat at 24.", -1.05, ("Set the heat at 24.", -1.2)))
     assert (text, rank, snap) == ("Set the heat at 24.", 1, None)
+    # never a high-impact intent: "call me a cab" books a taxi
+    assert voice.snapper.snap("Call me a cap.").intent == "book_taxi"
+    assert pick(_heard("Call me a cap.", -0.8)) == ("Call me a cap.", 0, None)
     # an open request that sounds like no command stays as heard
     chat = _heard("What's the weather like tomorrow?", -0.2)
     assert pick(chat) == (chat.text, 0, None)

@@ -337,8 +337,9 @@ class VoiceAssistant:
         end up some sleepers?" before "can you send up some slippers?"), and the pack's commands
         break the near-tie. Otherwise the pack sentence the best transcript sounds like
         (``snap``; "Team me off." -> "tv off"), if one is near and unambiguous and the learned
-        router reads the transcript as that sentence's intent or as nothing at all: an open
-        request the router reads as something else is left as heard."""
+        router reads the transcript as that sentence's intent or as nothing at all (an open
+        request the router reads as something else is left as heard), and the intent is not a
+        high-impact one."""
         best = (opened.text, 0, None)
         if not opened.text or self._matches(opened.text):
             return best
@@ -350,7 +351,14 @@ class VoiceAssistant:
                 return text, rank, None
         if self.snapper is not None:
             snap = self.snapper.snap(opened.text)
-            if snap is not None and self._matches(snap.text):
+            pack = self.assistant.pack
+            # a guess never books or bills: high-impact intents are left to the router, which
+            # asks before acting on anything but the guest's own words
+            if (
+                snap is not None
+                and pack.intents[snap.intent].spec.impact != "high"
+                and self._matches(snap.text)
+            ):
                 reading = self._reading(opened.text)
                 if reading is None or reading == snap.intent:
                     return snap.text, 0, snap
