@@ -318,6 +318,9 @@ class PhoneticSnapper:
         self._costs: list[npt.NDArray[np.int32]] = [
             table[a][consuming_labels] for a in range(len(names))
         ]
+        # an edge's index among the consuming edges (the substitution vectors' index)
+        self._position = np.full(len(src), -1, dtype=np.int32)
+        self._position[self._consuming] = np.arange(len(self._consuming), dtype=np.int32)
         self._incoming: dict[int, list[int]] = {}
         for e in range(len(src)):
             self._incoming.setdefault(int(dst[e]), []).append(e)
@@ -336,9 +339,9 @@ class PhoneticSnapper:
         unseen: npt.NDArray[np.int32] = np.full(len(self._consuming), _EDIT, dtype=np.int32)
         return unseen
 
-    def distances(self, text: str) -> tuple[npt.NDArray[np.int32], list[int], list[str]]:
-        """Per template: the edit distance of ``text``'s phonemes to its nearest sentence; and
-        the transcript's symbols and number runs."""
+    def _align(self, text: str) -> tuple[npt.NDArray[np.int32], list[int], list[str]]:
+        """The alignment table of ``text``'s phonemes against the graph (row i: the least cost
+        of reaching each node having heard i phonemes), its symbols and its number runs."""
         tokens = self._tokens(text)
         symbols = [s for _, phones in tokens for s in phones]
         numbers = [t[1:] for t, _ in tokens if t.startswith(_NUMBER)]
@@ -352,12 +355,12 @@ class PhoneticSnapper:
             cost = rows[i - 1][self._src[consuming]] + self._substitution(symbol)
             np.minimum.at(row, self._dst[consuming], cost)
             self._close(row)
-        self._rows = rows
-        return rows[-1][self._finals], symbols, numbers
+        return rows, symbols, numbers
 
     def snap(self, text: str) -> Snap | None:
         """The pack sentence ``text`` sounds like, or None when none is near and unambiguous."""
-        per_template, symbols, numbers = self.distances(text)
+        rows, symbols, numbers = self._align(text)
+        per_template = rows[-1][self._finals]
         if not symbols:
             return None
         best_intent: dict[str, int] = {}
@@ -372,7 +375,7 @@ class PhoneticSnapper:
         template = int(np.flatnonzero(per_template == best)[0])
         while self.intent_names[template] != intent:
             template += 1 + int(np.flatnonzero(per_template[template + 1 :] == best)[0])
-        words, length = self._trace(int(self._finals[template]), symbols)
+        words, length = self._trace(rows, int(self._finals[template]), symbols)
         distance = best / (_EDIT * max(len(symbols), length))
         if distance > self.max_distance:
             return None
@@ -395,10 +398,11 @@ class PhoneticSnapper:
             margin=int(min(rival - best, 99)),
         )
 
-    def _trace(self, node: int, symbols: list[int]) -> tuple[list[str], int]:
+    def _trace(
+        self, rows: npt.NDArray[np.int32], node: int, symbols: list[int]
+    ) -> tuple[list[str], int]:
         """The words along one best path ending at ``node``, and its phoneme count."""
-        rows, src, label = self._rows, self._src, self._label
-        position = {int(e): k for k, e in enumerate(self._consuming)}
+        src, label, position = self._src, self._label, self._position
         i = len(symbols)
         words: list[str] = []
         length = 0
