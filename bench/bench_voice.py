@@ -329,7 +329,6 @@ def main() -> None:
     for i, row in enumerate(open_rows):
         clip, meta = command_clip(voices["piper"], row["text"], seed=i)
         assistant._pending = None
-        assistant._pending = None
         as_text = assistant.handle_text(row["text"])
         assistant._pending = None
         for turn in voice.process(from_float(clip, 16000)):

@@ -399,14 +399,15 @@ class VoiceAssistant:
             words = [w for w in text.split() if any(c.isalnum() for c in w)]
             # how clearly Whisper heard the audio at all: its best hypothesis's score; words
             # the pack's templates accept need less of it than free text
-            floor = spec.open_command_min_logprob if self._matches(text) else spec.open_min_logprob
+            command = self._matches(text)
+            floor = spec.open_command_min_logprob if command else spec.open_min_logprob
             confident = (
                 len(words) >= _MIN_OPEN_WORDS
                 and opened.avg_logprob >= floor
                 and opened.no_speech_prob < 0.6
             )
             heard_command = hyp.text and hyp.ratio >= _GRAMMAR_FLOOR and self.is_complete(hyp.text)
-            if confident and (not heard_command or self._matches(text)):
+            if confident and (not heard_command or command):
                 transcript, turn.asr_path = text, "open"
             elif heard_command:
                 # Whisper's words match no template ("two bathrooms please") but the grammar

@@ -363,18 +363,17 @@ class PhoneticSnapper:
         per_template = rows[-1][self._finals]
         if not symbols:
             return None
-        best_intent: dict[str, int] = {}
-        for name, d in zip(self.intent_names, per_template.tolist(), strict=True):
-            if d < best_intent.get(name, 1 << 30):
-                best_intent[name] = d
-        ranked = sorted(best_intent.items(), key=lambda kv: kv[1])
-        intent, best = ranked[0]
-        rival = ranked[1][1] if len(ranked) > 1 else 1 << 30
+        costs = per_template.tolist()
+        nearest: dict[str, int] = {}  # intent -> its nearest template
+        for template, name in enumerate(self.intent_names):
+            if name not in nearest or costs[template] < costs[nearest[name]]:
+                nearest[name] = template
+        ranked = sorted(nearest.items(), key=lambda kv: costs[kv[1]])
+        intent, template = ranked[0]
+        best = costs[template]
+        rival = costs[ranked[1][1]] if len(ranked) > 1 else 1 << 30
         if rival - best < self.margin:
             return None
-        template = int(np.flatnonzero(per_template == best)[0])
-        while self.intent_names[template] != intent:
-            template += 1 + int(np.flatnonzero(per_template[template + 1 :] == best)[0])
         words, length = self._trace(rows, int(self._finals[template]), symbols)
         distance = best / (_EDIT * max(len(symbols), length))
         if distance > self.max_distance:
