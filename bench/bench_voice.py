@@ -49,7 +49,7 @@ from edgepipe.testing.voicedata import (  # noqa: E402
     espeak_voice_fixtures,
     piper_voice_fixtures,
 )
-from edgepipe.voice.asr import load_dictionary  # noqa: E402
+from edgepipe.voice.asr import load_dictionary, pack_prompt  # noqa: E402
 from edgepipe.voice.audio import from_float  # noqa: E402
 from edgepipe.voice.noise import NOISES, mix_at_snr  # noqa: E402
 from edgepipe.voice.session import VoiceAssistant  # noqa: E402
@@ -212,6 +212,7 @@ def main() -> None:
         assert voice.wake is not None
         voice.wake.cutoff = voice.spec.wake_cutoff
         voice.whisper.beam_size = voice.spec.open_beam_size
+        voice.whisper.set_prompt(pack_prompt(pack, voice.spec.open_prompt))
         if voice.snapper is not None:
             voice.snapper.max_distance = voice.spec.open_snap_max_distance
             voice.snapper.margin = voice.spec.open_snap_margin

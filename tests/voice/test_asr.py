@@ -9,10 +9,12 @@ import pytest
 
 from edgepipe.pipeline import load_assistant_pack
 from edgepipe.voice.asr import (
+    PROMPT_MAX_TOKENS,
     Speller,
     build_language_model,
     drop_repeats,
     pack_corpus,
+    pack_prompt,
     spoken_words,
 )
 
@@ -59,6 +61,17 @@ def test_pack_corpus_is_deterministic_and_speakable() -> None:
     assert len(first) > 200
     assert all(word in dictionary for line in first for word in line.split())
     assert not any(ch.isdigit() for line in first for ch in line)
+
+
+def test_pack_prompt_is_each_intents_first_example_or_the_setting() -> None:
+    pack = load_assistant_pack(HOTEL)
+    prompt = pack_prompt(pack)
+    sentences = prompt.split(". ")
+    assert len(sentences) == len(pack.intents)
+    assert sentences[0] == "What's the wifi password"
+    assert "Turn off the TV" in sentences and prompt.endswith(".")
+    assert pack_prompt(pack, "") == ""
+    assert pack_prompt(pack, "Towels, curtains, telly.") == "Towels, curtains, telly."
 
 
 def test_language_model_is_cached_by_pack_content(tmp_path: Path) -> None:
@@ -152,3 +165,31 @@ def test_grammar_path_adapts_to_the_wake_phrase_and_a_new_stream_forgets_it(
     assert adapted != [float(x) for x in primed.split(",")]
     grammar.restore_prior()
     assert grammar._words.get_cmn() == primed
+
+
+@pytest.mark.slow
+def test_whisper_prompt_brings_the_packs_words_but_not_speech(voice, espeak_speech) -> None:  # type: ignore[no-untyped-def]
+    whisper = voice.whisper
+    pack_text = pack_prompt(voice.assistant.pack)
+    assert whisper.prompt == pack_text  # voice.open_prompt: auto
+    audio = np.concatenate(
+        [np.zeros(4000), espeak_speech.speech("what time is checkout"), np.zeros(4000)]
+    )
+    pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+    noise = (np.random.default_rng(0).normal(0, 0.05, 32000) * 32767).astype(np.int16)
+    try:
+        whisper.set_prompt("")
+        assert whisper._context == []
+        bare, bare_noise = whisper.transcribe(pcm), whisper.transcribe(noise)
+        whisper.set_prompt("towels " * 1000)
+        assert len(whisper._context) == 1 + PROMPT_MAX_TOKENS
+        whisper.set_prompt(pack_text)
+        prompted, prompted_noise = whisper.transcribe(pcm), whisper.transcribe(noise)
+    finally:
+        whisper.set_prompt(pack_text)
+    # the robotic voice's "checkout" is "your cut" to Whisper tiny alone
+    assert "checkout" not in bare.text.lower().replace(" ", "")
+    assert "checkout" in prompted.text.lower().replace(" ", ""), prompted.text
+    # whether anyone spoke is judged without the prompt: noise stays noise
+    assert bare_noise.no_speech_prob > 0.6
+    assert prompted_noise.no_speech_prob == pytest.approx(bare_noise.no_speech_prob, abs=1e-3)

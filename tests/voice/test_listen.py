@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgepipe.testing.voicedata import command_clip
-from edgepipe.voice.asr import OpenHypothesis
+from edgepipe.voice.asr import OpenHypothesis, pack_prompt
 from edgepipe.voice.audio import from_float, write_wav
 from edgepipe.voice.noise import NOISES
 from edgepipe.voice.session import REPEAT, VoiceAssistant
@@ -32,6 +34,16 @@ def _one(voice: VoiceAssistant, clip: np.ndarray, **kw: bool):  # type: ignore[n
     turns = voice.process(from_float(clip, 16000), **kw)
     assert len(turns) == 1, [t.as_dict() for t in turns]
     return turns[0]
+
+
+@contextmanager
+def whisper_prompt(voice: VoiceAssistant, text: str) -> Iterator[None]:
+    """Whisper with another previous text for the duration."""
+    voice.whisper.set_prompt(text)
+    try:
+        yield
+    finally:
+        voice.whisper.set_prompt(pack_prompt(voice.assistant.pack, voice.spec.open_prompt))
 
 
 @pytest.mark.slow
@@ -254,10 +266,11 @@ def test_open_path_snaps_a_transcript_no_template_accepts(voice) -> None:  # typ
 def test_robotic_voice_command_snapped_and_accepted_below_the_free_text_floor(
     voice, espeak_speech
 ) -> None:  # type: ignore[no-untyped-def]
-    # espeak-ng's "set the AC to 24": Whisper tiny hears "Set the seat at 24." at about -1.05,
-    # below the free-text floor (-1.0); the snapped command needs only -1.5
+    # espeak-ng's "set the AC to 24": without the pack's prompt Whisper tiny hears "Set the seat
+    # at 24." at about -1.05, below the free-text floor (-1.0); the snapped command needs -1.5
     clip, _ = command_clip(espeak_speech, "set the AC to 24")
-    turn = _one(voice, clip)
+    with whisper_prompt(voice, ""):
+        turn = _one(voice, clip)
     assert turn.asr_path == "open" and turn.open is not None
     assert turn.open.avg_logprob < voice.spec.open_min_logprob
     assert turn.open_snap is not None
@@ -266,6 +279,31 @@ def test_robotic_voice_command_snapped_and_accepted_below_the_free_text_floor(
     assert turn.result.intent.slot_values() == {"degrees": 24}
     snapped = turn.as_dict()["asr"]["open"]["snapped"]
     assert snapped["intent"] == "thermostat_set" and snapped["text"] == turn.transcript
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("text", "word", "intent"),
+    [
+        # without the prompt: "The third is shining right in my eyes.", "Hey, power off,
+        # nutting weed."; neither is near enough to a template to snap
+        ("the sun is shining right in my eyes", "sun", "blinds_close"),
+        ("hey, power off the tv", "tv", "tv_off"),
+    ],
+)
+def test_the_packs_prompt_lets_whisper_hear_the_rooms_words(
+    voice, espeak_speech, text: str, word: str, intent: str
+) -> None:  # type: ignore[no-untyped-def]
+    clip, _ = command_clip(espeak_speech, text)
+    with whisper_prompt(voice, ""):
+        bare = _one(voice, clip)
+    assert word not in bare.transcript.lower().split()
+    assert bare.result is None or bare.result.intent is None
+    turn = _one(voice, clip)  # voice.open_prompt: auto
+    assert turn.asr_path == "open" and turn.open_snap is None
+    assert word in turn.transcript.lower().replace(".", " ").split(), turn.transcript
+    assert turn.result is not None and turn.result.intent is not None
+    assert turn.result.intent.name == intent
 
 
 @pytest.mark.slow

@@ -245,6 +245,10 @@ class VoiceSpec(_Model):
     open_snap_margin: int = Field(default=2, ge=1)
     """...if the nearest sentence of any other intent costs at least this much more (a phoneme
     heard as a similar one costs 1, any other edit 2)..."""
+    open_prompt: str = Field(default="auto", max_length=2000)
+    """Whisper's previous text (its ``initial_prompt``), which makes its words the likely ones:
+    ``auto`` gives it the first example request of every intent ("Close the blinds. Turn off
+    the TV. ..."), "" none; any other text is used as written."""
     whisper_threads: int = Field(default=2, ge=1)
     tts: Literal["piper", "espeak"] = "piper"
     tts_threads: int = Field(default=2, ge=1)

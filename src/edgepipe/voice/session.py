@@ -34,6 +34,7 @@ from edgepipe.voice.asr import (
     GrammarRecognizer,
     OpenHypothesis,
     WhisperRecognizer,
+    pack_prompt,
     sphinx_model_dir,
 )
 from edgepipe.voice.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, Audio, chunks, resample
@@ -194,7 +195,11 @@ class VoiceAssistant:
     ) -> VoiceAssistant:
         spec = assistant.pack.spec.voice
         grammar = GrammarRecognizer(assistant.pack, cache_dir or cache_home())
-        whisper = WhisperRecognizer(threads=spec.whisper_threads, beam_size=spec.open_beam_size)
+        whisper = WhisperRecognizer(
+            threads=spec.whisper_threads,
+            beam_size=spec.open_beam_size,
+            prompt=pack_prompt(assistant.pack, spec.open_prompt),
+        )
         tts = make_synthesizer(spec)
         wake = WakeWordDetector(
             spec.wake_word, cutoff=spec.wake_cutoff, refractory_s=spec.wake_refractory_s
