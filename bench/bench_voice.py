@@ -319,7 +319,7 @@ def main() -> None:
     }
 
     if args.commands_only:
-        print(json.dumps(results, indent=2))
+        report(results, failures, args.json)
         return
 
     # open-vocabulary requests (questions, out-of-scope), clean Piper speech
@@ -448,11 +448,15 @@ def main() -> None:
     }
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     results["cli_listen"] = cli_listen(voices["piper"])
-    results["failures_sample"] = failures
-    print(json.dumps({k: v for k, v in results.items() if k != "failures_sample"}, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    report(results, failures, args.json)
+
+
+def report(results: dict[str, Any], failures: list[dict[str, Any]], path: Path | None) -> None:
+    """The figures on stdout; with the sampled failures in ``path`` when given."""
+    print(json.dumps(results, indent=2))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**results, "failures_sample": failures}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
