@@ -26,6 +26,7 @@ The local model and the cloud are off: this measures the voice front end and the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import resource
@@ -43,13 +44,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from edgepipe.eval.stats import percentile  # noqa: E402
+from edgepipe.pack.schema import VoiceSpec  # noqa: E402
 from edgepipe.pipeline import Assistant, load_assistant_pack  # noqa: E402
 from edgepipe.testing.voicedata import (  # noqa: E402
     command_clip,
     espeak_voice_fixtures,
     piper_voice_fixtures,
 )
-from edgepipe.voice.asr import load_dictionary, pack_prompt  # noqa: E402
+from edgepipe.voice.asr import load_dictionary  # noqa: E402
 from edgepipe.voice.audio import from_float  # noqa: E402
 from edgepipe.voice.noise import NOISES, mix_at_snr  # noqa: E402
 from edgepipe.voice.session import VoiceAssistant  # noqa: E402
@@ -201,24 +203,16 @@ def main() -> None:
     args = parser.parse_args()
 
     pack = load_assistant_pack(HOTEL)
+    if args.set:
+        # the pack as if its voice: section said so; everything below is built from it
+        overrides = dict(item.split("=", 1) for item in args.set)
+        voice_spec = VoiceSpec.model_validate({**pack.spec.voice.model_dump(), **overrides})
+        pack = dataclasses.replace(pack, spec=pack.spec.model_copy(update={"voice": voice_spec}))
+        print("voice settings", overrides, flush=True)
     clock_at = datetime(2026, 6, 1, 9, 30, tzinfo=pack.timezone)
     assistant = Assistant(pack, local_model=None, cloud=None, clock=lambda: clock_at)
     started = time.perf_counter()
     voice = VoiceAssistant.from_assistant(assistant)
-    if args.set:
-        overrides = dict(item.split("=", 1) for item in args.set)
-        voice.spec = voice.spec.model_validate({**voice.spec.model_dump(), **overrides})
-        # the parts built from the spec at load time
-        assert voice.wake is not None
-        voice.wake.cutoff = voice.spec.wake_cutoff
-        voice.whisper.beam_size = voice.spec.open_beam_size
-        voice.whisper.set_prompt(pack_prompt(pack, voice.spec.open_prompt))
-        if voice.snapper is not None:
-            voice.snapper.max_distance = voice.spec.open_snap_max_distance
-            voice.snapper.margin = voice.spec.open_snap_margin
-            if voice.spec.open_snap_max_distance <= 0:
-                voice.snapper = None
-        print("voice settings", overrides, flush=True)
     load_s = time.perf_counter() - started
     lines = command_lines(pack, args.n, assistant, LINE_SETS[args.lines])
     makers = {"piper": piper_voice_fixtures, "espeak": espeak_voice_fixtures}

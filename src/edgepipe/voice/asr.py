@@ -351,8 +351,6 @@ class WhisperRecognizer:
         ]
         self._previous = tokenizer.token_to_id("<|startofprev|>")
         self._eot = tokenizer.token_to_id("<|endoftext|>")
-        self._context: list[int] = []
-        self.prompt = ""
         self.set_prompt(prompt)
         self.pad_s = pad_s
         self.full_window = full_window
@@ -366,7 +364,7 @@ class WhisperRecognizer:
         ids = tokenizer.encode(" " + text, add_special_tokens=False).ids if text else []
         ids = [token for token in ids if token < self._eot][-PROMPT_MAX_TOKENS:]
         self.prompt = text
-        self._context = [self._previous, *ids] if ids else []
+        self._context: list[int] = [self._previous, *ids] if ids else []
 
     def transcribe(
         self, samples: npt.NDArray[np.int16] | npt.NDArray[np.float32]
