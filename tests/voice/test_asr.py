@@ -85,6 +85,19 @@ def test_language_model_is_cached_by_pack_content(tmp_path: Path) -> None:
     assert path.stat().st_mtime_ns == stamp
 
 
+def test_a_damaged_cached_language_model_is_built_again(tmp_path: Path) -> None:
+    from edgepipe.voice.asr import GrammarRecognizer
+
+    pack = load_assistant_pack(HOTEL)
+    path = build_language_model(pack, tmp_path)
+    good = path.read_text(encoding="utf-8")
+    path.write_text("\\data\\\nngram 1=banana\n", encoding="utf-8")
+    grammar = GrammarRecognizer(pack, tmp_path)
+    assert path.read_text(encoding="utf-8") == good
+    hyp = grammar.recognize(np.zeros(8000, dtype=np.int16).tobytes())
+    assert hyp.frames == 50
+
+
 @pytest.fixture(scope="module")
 def speech(piper_speech):  # type: ignore[no-untyped-def]
     fixtures = piper_speech
@@ -193,3 +206,26 @@ def test_whisper_prompt_brings_the_packs_words_but_not_speech(voice, espeak_spee
     # whether anyone spoke is judged without the prompt: noise stays noise
     assert bare_noise.no_speech_prob > 0.6
     assert prompted_noise.no_speech_prob == pytest.approx(bare_noise.no_speech_prob, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_phrase_logprob_scores_the_wake_phrase_above_words_that_woke_the_model(
+    voice,  # type: ignore[no-untyped-def]
+    espeak_speech,
+    piper_speech,
+) -> None:
+    from edgepipe.testing.voicedata import compose
+
+    whisper = voice.whisper
+
+    def score(fixtures, text: str) -> float:  # type: ignore[no-untyped-def]
+        return whisper.phrase_logprob(compose([0.3, fixtures.speech(text), 0.15]), "Okay Nabu")
+
+    threshold = voice.spec.wake_verify_min_logprob
+    for fixtures in (espeak_speech, piper_speech):
+        assert score(fixtures, "Okay Nabu.") > threshold
+    # all of these wake the okay_nabu model at 0.9 or more in espeak-ng's voice
+    for text in ("ok, I'm up", "okay, now what", "okay, a new towel please"):
+        assert score(espeak_speech, text) < threshold, text
+    assert whisper.phrase_logprob(np.zeros(0, dtype=np.int16), "Okay Nabu") == -np.inf
+    assert whisper.phrase_logprob(np.zeros(8000, dtype=np.int16), "") == -np.inf

@@ -334,3 +334,37 @@ def test_wake_phrase_adaptation_is_timed_and_can_be_turned_off(voice, piper_spee
     assert "wake_adapt" not in plain.stages_ms
     assert plain.result is not None and plain.result.intent is not None
     assert plain.result.intent.name == "blinds_close"
+
+
+@pytest.mark.slow
+def test_wake_check_drops_a_wake_on_words_that_only_sound_like_the_phrase(
+    voice,  # type: ignore[no-untyped-def]
+    espeak_speech,
+) -> None:
+    from edgepipe.testing.voicedata import compose
+
+    # "ok I'm up" wakes the okay_nabu model (0.95 in this voice); it is also a hotel request
+    said = compose([0.5, espeak_speech.speech("ok I'm up, people can knock again"), 1.5])
+    assert voice.process(from_float(said, 16000)) == []
+    assert voice.wake is not None and voice.wake.max_probability > voice.spec.wake_cutoff
+    assert len(voice.wakes_dropped) == 1
+    at_s, score = voice.wakes_dropped[0]
+    assert 0.5 < at_s < 2.0 and score < voice.spec.wake_verify_min_logprob
+    spec = voice.spec
+    voice.spec = spec.model_copy(update={"wake_verify": False})
+    try:
+        unchecked = voice.process(from_float(said, 16000))
+    finally:
+        voice.spec = spec
+    assert len(unchecked) == 1 and unchecked[0].wake and unchecked[0].wake_score is None
+    assert voice.wakes_dropped == []
+
+    # the wake phrase itself passes the check, and the turn carries its score and cost
+    clip, _ = command_clip(espeak_speech, "Close the blinds.")
+    turn = _one(voice, clip)
+    assert turn.wake and turn.wake_score is not None
+    assert turn.wake_score >= voice.spec.wake_verify_min_logprob
+    assert turn.stages_ms["wake_verify"] > 0
+    assert turn.as_dict()["wake_score"] == round(turn.wake_score, 3)
+    assert turn.result is not None and turn.result.intent is not None
+    assert turn.result.intent.name == "blinds_close"

@@ -210,6 +210,16 @@ class VoiceSpec(_Model):
     """Averaged wake-word probability above which the device wakes."""
     wake_refractory_s: float = Field(default=2.0, ge=0)
     """After a wake, further detections are ignored for this long."""
+    wake_verify: bool = True
+    """Check every wake a second time with Whisper before listening on: the audio up to
+    ``wake_verify_delay_ms`` after the detection must score ``wake_verify_min_logprob`` as the
+    wake phrase, or the wake is dropped ("OK, I'm up" wakes the okay_nabu model at 0.95)."""
+    wake_verify_min_logprob: float = Field(default=-1.3, le=0)
+    """Whisper's mean token log-probability of writing the wake phrase for that audio
+    (:meth:`~edgepipe.voice.asr.WhisperRecognizer.phrase_logprob`)."""
+    wake_verify_delay_ms: int = Field(default=150, ge=0, le=1000)
+    """How much audio after the detection the check hears: the model fires before the phrase
+    has ended, and "OK, I'm..." only differs from "Okay Na..." in what follows."""
     listen_timeout_s: float = Field(default=4.0, gt=0)
     """After a wake, give up when no speech starts within this long."""
     vad_threshold: float = Field(default=0.5, gt=0, lt=1)

@@ -1,7 +1,8 @@
 """Voice turns: audio, wake word, endpointing, two-path speech recognition, a turn, speech out.
 
 :class:`VoiceAssistant` streams audio 10 ms at a time, the way a microphone delivers it, through
-the wake-word detector, then the VAD endpointer with the grammar path decoding alongside. When
+the wake-word detector (each wake checked by Whisper a moment later: does the audio read as the
+wake phrase?), then the VAD endpointer with the grammar path decoding alongside. When
 the endpointer ends the utterance it decides the transcript (grammar path if it heard a whole
 command confidently, else Whisper; neither confident -> "could you repeat that?"), runs the
 ordinary text turn (:meth:`edgepipe.pipeline.Assistant.handle_text`), and synthesises the reply
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 REPEAT = "Sorry, could you repeat that?"
 _PRE_ROLL_MS = 300
+_VERIFY_BEFORE_MS = 1450
+"""The wake check hears this much audio up to the detection (the phrase takes ~0.8 s)."""
 _MIN_OPEN_WORDS = 1
 _GRAMMAR_FLOOR = 0.6
 """Below ``grammar_min_ratio`` but above this, a whole-command grammar hypothesis is still used
@@ -86,6 +89,8 @@ class VoiceTurn:
     tts_voice: str | None = None
     reply_audio: npt.NDArray[np.float32] | None = None
     reply_rate: int = 0
+    wake_score: float | None = None
+    """The wake check's score (``voice.wake_verify``), when it ran."""
     stages_ms: dict[str, float] = field(default_factory=dict)
     backlog_ms: float = 0.0
     first_audio_ms: float | None = None
@@ -110,6 +115,7 @@ class VoiceTurn:
         out: dict[str, Any] = {
             "wake": self.wake,
             "wake_at_s": _r(self.wake_at_s),
+            "wake_score": _r(self.wake_score),
             "outcome": self.outcome,
             "transcript": self.transcript,
             "asr_path": self.asr_path,
@@ -188,6 +194,8 @@ class VoiceAssistant:
         self.wake = wake
         self.vad = SileroScorer()
         self._complete_cache: dict[str, bool] = {}
+        self.wakes_dropped: list[tuple[float, float]] = []
+        """(seconds into the stream, score) of each wake the check dropped, this stream."""
 
     @classmethod
     def from_assistant(
@@ -246,10 +254,16 @@ class VoiceAssistant:
             self.wake.reset()
         self.vad.reset()
         self.grammar.restore_prior()
+        self.wakes_dropped = []
+        spec = self.spec
         pre_roll = _PRE_ROLL_MS // FRAME_MS
         heard: deque[bytes] = deque(
-            maxlen=max(1, int(self.spec.adapt_on_wake_s * 1000) // FRAME_MS)
+            maxlen=max(1, int(max(spec.adapt_on_wake_s * 1000, _VERIFY_BEFORE_MS)) // FRAME_MS)
         )
+        adapt_frames = int(spec.adapt_on_wake_s * 1000) // FRAME_MS
+        verify_frames = spec.wake_verify_delay_ms // FRAME_MS
+        checking: list[bytes] | None = None  # the wake phrase and what followed, to check
+        check_at = 0  # ...once the stream has reached this frame
         buffer: list[bytes] = []
         first = 0  # stream index of buffer[0]
         index = 0
@@ -267,8 +281,11 @@ class VoiceAssistant:
                 heard.append(frame)
                 if event is not None:
                     listening = self._listen(index, event.at_s)
-                    if self.spec.adapt_on_wake_s > 0:
-                        self._adapt(listening, b"".join(heard))
+                    if adapt_frames > 0:
+                        self._adapt(listening, b"".join(list(heard)[-adapt_frames:]))
+                    if spec.wake_verify:
+                        checking = list(heard)[-(_VERIFY_BEFORE_MS // FRAME_MS) :]
+                        check_at = index + verify_frames
                     heard.clear()
                 if len(buffer) > pre_roll:
                     del buffer[: len(buffer) - pre_roll]
@@ -276,6 +293,18 @@ class VoiceAssistant:
                 continue
             listening.feed(frame, probability, index * FRAME_MS / 1000, time.perf_counter() - t0)
             index += 1
+            if checking is not None:
+                checking.append(frame)
+                if self.wake is not None:
+                    self.wake.process(frame)  # its stream stays whole if the wake is dropped
+                if index >= check_at:
+                    kept = self._verify(listening, b"".join(checking))
+                    checking = None
+                    if not kept:
+                        listening = None
+                        del buffer[: max(0, len(buffer) - pre_roll)]
+                        first = index - len(buffer)
+                        continue
             if listening.done:
                 turn = self._finish(listening, buffer, first)
                 if require_wake or turn.outcome != "no_speech":
@@ -284,6 +313,12 @@ class VoiceAssistant:
                 del buffer[: max(0, len(buffer) - pre_roll)]
                 first = index - len(buffer)
                 listening = None if require_wake else self._listen(index, None)
+        if (
+            checking is not None
+            and listening is not None
+            and not self._verify(listening, b"".join(checking))
+        ):
+            listening = None  # the stream ended before the check had heard all it waits for
         if listening is not None and listening.started:
             listening.close("stream_end", index * FRAME_MS / 1000)
             yielded += 1
@@ -293,6 +328,26 @@ class VoiceAssistant:
             yield VoiceTurn(wake=True, wake_at_s=listening.wake_at_s, outcome="timeout")
         if not require_wake and yielded == 0:
             yield VoiceTurn(wake=False, outcome="no_speech")
+
+    def _verify(self, listening: _Listening, pcm: bytes) -> bool:
+        """The wake check (``voice.wake_verify``): whether the audio around the detection reads
+        as the wake phrase to Whisper. Its time is backlog, like ``_adapt``'s."""
+        started = time.perf_counter()
+        assert self.wake is not None
+        score = self.whisper.phrase_logprob(
+            np.frombuffer(pcm, dtype=np.int16), self.wake.wake_phrase
+        )
+        spent_ms = (time.perf_counter() - started) * 1000
+        turn = listening.turn
+        turn.wake_score = score
+        turn.stages_ms["wake_verify"] = spent_ms
+        turn.backlog_ms += spent_ms
+        if score >= self.spec.wake_verify_min_logprob:
+            return True
+        at_s = listening.wake_at_s if listening.wake_at_s is not None else 0.0
+        self.wakes_dropped.append((at_s, score))
+        log.info("wake at %.2f s dropped: the check scored it %.2f", at_s, score)
+        return False
 
     def _adapt(self, listening: _Listening, pcm: bytes) -> None:
         """Adapt the grammar path's front end to the wake phrase just heard. The time it takes
