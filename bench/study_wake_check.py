@@ -12,8 +12,7 @@
 
 Each window (the last 1.45 s up to the detection + a delay) is scored by
 :meth:`~edgepipe.voice.asr.WhisperRecognizer.phrase_logprob`; the table gives, per delay and
-threshold, the share of wake phrases kept and the number of look-alikes kept. Piper's
-synthesis is not deterministic, so a freshly set-up machine gets slightly different figures.
+threshold, the share of wake phrases kept and the number of look-alikes kept.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from edgepipe.testing.voicedata import VoiceFixtures, command_clip  # noqa: E402
+from edgepipe.testing.voicedata import FIXTURE_SEED, VoiceFixtures, command_clip  # noqa: E402
 from edgepipe.voice.asr import WhisperRecognizer  # noqa: E402
 from edgepipe.voice.audio import from_float  # noqa: E402
 from edgepipe.voice.noise import NOISES, mix_at_snr  # noqa: E402
@@ -63,9 +62,9 @@ LOOK_ALIKES = (
 
 def voices() -> dict[str, VoiceFixtures]:
     return {
-        "piper": VoiceFixtures(PiperSynthesizer()),
-        "piper-fast": VoiceFixtures(PiperSynthesizer(length_scale=0.85)),
-        "piper-slow": VoiceFixtures(PiperSynthesizer(length_scale=1.2)),
+        "piper": VoiceFixtures(PiperSynthesizer(seed=FIXTURE_SEED)),
+        "piper-fast": VoiceFixtures(PiperSynthesizer(length_scale=0.85, seed=FIXTURE_SEED)),
+        "piper-slow": VoiceFixtures(PiperSynthesizer(length_scale=1.2, seed=FIXTURE_SEED)),
         "espeak": VoiceFixtures(EspeakSynthesizer("en-us", speed=160)),
         "espeak-m3": VoiceFixtures(EspeakSynthesizer("en-us+m3", speed=150)),
         "espeak-f3": VoiceFixtures(EspeakSynthesizer("en+f3", speed=170)),

@@ -268,3 +268,17 @@ def test_voice_fixtures_refuse_empty_speech(tmp_path: Path) -> None:
     with pytest.raises(AudioError) as info:
         VoiceFixtures(Mute("mute"), tmp_path).speech("...")
     assert info.value.code == "audio_empty"
+
+
+@pytest.mark.slow
+def test_seeded_piper_says_the_same_text_the_same_way_every_time() -> None:
+    seeded = PiperSynthesizer(seed=7)
+    assert seeded.voice_id.endswith("-seed7")
+    text = "Turn off the lights in the bedroom."
+    first = np.concatenate(list(seeded.synthesize(text)))
+    list(seeded.synthesize("Something else in between."))
+    again = np.concatenate(list(PiperSynthesizer(seed=7).synthesize(text)))
+    np.testing.assert_array_equal(first, np.concatenate(list(seeded.synthesize(text))))
+    np.testing.assert_array_equal(first, again)
+    other = np.concatenate(list(PiperSynthesizer(seed=8).synthesize(text)))
+    assert len(other) != len(first) or not np.array_equal(other, first)

@@ -181,14 +181,22 @@ def espeak_voice_fixtures(
     return VoiceFixtures(EspeakSynthesizer(voice, speed=speed), cache_dir)
 
 
+FIXTURE_SEED = 7
+"""Piper's noise seed for test audio: the same text is the same audio on every machine."""
+
+
 def piper_voice_fixtures(
     model_path: Path | None = None,
     *,
     length_scale: float | None = None,
     cache_dir: Path | None = None,
+    seed: int | None = FIXTURE_SEED,
 ) -> VoiceFixtures:
-    """:class:`VoiceFixtures` speaking with Piper (default voice: en_US joe medium)."""
-    return VoiceFixtures(PiperSynthesizer(model_path, length_scale=length_scale), cache_dir)
+    """:class:`VoiceFixtures` speaking with Piper (default voice: en_US joe medium), seeded
+    (``seed``; None: Piper's own unseeded noise, different at every call)."""
+    return VoiceFixtures(
+        PiperSynthesizer(model_path, length_scale=length_scale, seed=seed), cache_dir
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
