@@ -359,6 +359,16 @@ def test_wake_check_drops_a_wake_on_words_that_only_sound_like_the_phrase(
     assert len(unchecked) == 1 and unchecked[0].wake and unchecked[0].wake_score is None
     assert voice.wakes_dropped == []
 
+    # a dropped wake does not hold the refractory period: the wake phrase right after it wakes
+    wake = espeak_speech.speech("Okay Nabu.")
+    blinds = espeak_speech.speech("Close the blinds.")
+    then = compose([0.5, espeak_speech.speech("ok, I'm up"), 0.4, wake, 0.3, blinds, 1.0])
+    turns = voice.process(from_float(then, 16000))
+    assert len(voice.wakes_dropped) == 1 and len(turns) == 1, [t.as_dict() for t in turns]
+    assert turns[0].wake_at_s is not None and turns[0].wake_at_s - voice.wakes_dropped[0][0] < 2
+    assert turns[0].result is not None and turns[0].result.intent is not None
+    assert turns[0].result.intent.name == "blinds_close"
+
     # the wake phrase itself passes the check, and the turn carries its score and cost
     clip, _ = command_clip(espeak_speech, "Close the blinds.")
     turn = _one(voice, clip)

@@ -282,3 +282,20 @@ def test_seeded_piper_says_the_same_text_the_same_way_every_time() -> None:
     np.testing.assert_array_equal(first, again)
     other = np.concatenate(list(PiperSynthesizer(seed=8).synthesize(text)))
     assert len(other) != len(first) or not np.array_equal(other, first)
+
+
+@pytest.mark.slow
+def test_seeded_piper_takes_differ_from_each_other_and_repeat(tmp_path: Path) -> None:
+    from edgepipe.testing.voicedata import piper_voice_fixtures
+
+    fixtures = piper_voice_fixtures(cache_dir=tmp_path)
+    takes = [fixtures.speech("Okay Nabu.", variant) for variant in range(3)]
+    assert takes[0] is fixtures.speech("Okay Nabu.")
+    assert not np.array_equal(takes[0], takes[1]) and not np.array_equal(takes[1], takes[2])
+    fresh = piper_voice_fixtures(cache_dir=tmp_path / "other")
+    np.testing.assert_array_equal(fresh.speech("Okay Nabu.", 2), takes[2])
+    assert len(list((tmp_path / fixtures.voice_id).glob("*-v2.wav"))) == 1
+    with pytest.raises(ValueError, match="one way"):
+        VoiceFixtures(EspeakSynthesizer()).speech("Okay Nabu.", 1)
+    with pytest.raises(TtsError, match="seeded"):
+        list(PiperSynthesizer().synthesize_variant("Okay Nabu.", 1))

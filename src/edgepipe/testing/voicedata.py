@@ -50,16 +50,18 @@ class VoiceFixtures:
         ) / self.voice_id
         self._memory: dict[str, FloatArray] = {}
 
-    def cache_path(self, text: str) -> Path:
+    def cache_path(self, text: str, variant: int = 0) -> Path:
         """Where the utterance for ``text`` is (or will be) cached."""
         digest = hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
-        return self.cache_dir / f"{digest}.wav"
+        return self.cache_dir / (f"{digest}.wav" if not variant else f"{digest}-v{variant}.wav")
 
-    def speech(self, text: str) -> FloatArray:
-        """All sentences of ``text``, concatenated, at 16 kHz (a read-only array)."""
-        if (cached := self._memory.get(text)) is not None:
+    def speech(self, text: str, variant: int = 0) -> FloatArray:
+        """All sentences of ``text``, concatenated, at 16 kHz (a read-only array).
+        ``variant`` > 0: another take of the same text (seeded Piper only)."""
+        key = text if not variant else f"{text}\0{variant}"
+        if (cached := self._memory.get(key)) is not None:
             return cached
-        path = self.cache_path(text)
+        path = self.cache_path(text, variant)
         audio: FloatArray | None = None
         if path.is_file():
             try:
@@ -67,7 +69,13 @@ class VoiceFixtures:
             except AudioError:
                 audio = None  # a damaged cache entry is rebuilt
         if audio is None:
-            sentences = list(self.synthesizer.synthesize(text))
+            if variant:
+                takes = getattr(self.synthesizer, "synthesize_variant", None)
+                if takes is None:
+                    raise ValueError(f"{self.voice_id} has one way of saying each text")
+                sentences = list(takes(text, variant))
+            else:
+                sentences = list(self.synthesizer.synthesize(text))
             if not sentences:
                 raise AudioError(f"no speech synthesized for {text!r}", code="audio_empty")
             joined = np.concatenate(sentences).astype(np.float32)
@@ -75,7 +83,7 @@ class VoiceFixtures:
             _write_atomic(path, at_16k)
             audio = load_wav(path).as_float()  # identical whether cached or fresh
         audio.setflags(write=False)
-        self._memory[text] = audio
+        self._memory[key] = audio
         return audio
 
 
@@ -120,6 +128,7 @@ def command_clip(
     text: str,
     *,
     wake_word_text: str | None = "Okay Nabu.",
+    wake_variant: int = 0,
     noise: str | None = None,
     snr_db: float | None = None,
     seed: int = 0,
@@ -129,6 +138,8 @@ def command_clip(
 ) -> tuple[FloatArray, dict[str, Any]]:
     """``lead_s`` silence, wake word, ``gap_s``, command, ``tail_s`` silence; 16 kHz float32.
 
+    ``wake_variant`` picks another take of the wake phrase (seeded Piper: see
+    :meth:`~edgepipe.voice.tts.PiperSynthesizer.synthesize_variant`).
     With ``noise`` (a key of :data:`~edgepipe.voice.noise.NOISES`) the whole clip is mixed with
     that noise at ``snr_db`` (default 10 dB). The metadata gives, in seconds of the clip,
     ``speech_start_s``/``speech_end_s`` (first and last voiced sample of the command, from the
@@ -143,7 +154,7 @@ def command_clip(
     wake_start: float | None = None
     wake_end: float | None = None
     if wake_word_text:
-        wake = fixtures.speech(wake_word_text)
+        wake = fixtures.speech(wake_word_text, wake_variant)
         span = voiced_span(wake)
         wake_start = position / SAMPLE_RATE + span[0]
         wake_end = position / SAMPLE_RATE + span[1]

@@ -344,6 +344,8 @@ class VoiceAssistant:
         turn.backlog_ms += spent_ms
         if score >= self.spec.wake_verify_min_logprob:
             return True
+        # the wake phrase itself may follow at once ("OK, I'm up. Okay Nabu, ...")
+        self.wake.release()
         at_s = listening.wake_at_s if listening.wake_at_s is not None else 0.0
         self.wakes_dropped.append((at_s, score))
         log.info("wake at %.2f s dropped: the check scored it %.2f", at_s, score)

@@ -133,12 +133,26 @@ class PiperSynthesizer:
 
     def synthesize(self, text: str) -> Iterator[npt.NDArray[np.float32]]:
         """One chunk per sentence, at :attr:`sample_rate` (22.05 kHz for medium voices)."""
+        return self.synthesize_variant(text, 0)
+
+    def synthesize_variant(self, text: str, variant: int) -> Iterator[npt.NDArray[np.float32]]:
+        """With ``seed``: the ``variant``-th way of saying ``text`` (0 is :meth:`synthesize`'s),
+        the same on every call; the seeded noise sequence is run on ``variant`` times first.
+        Several takes of one phrase, e.g. the wake phrase, for test audio."""
+        if variant and self._seeded is None:
+            raise TtsError("Piper variants need a seeded synthesizer (seed=...)")
         if not text.strip():
-            return
+            return iter(())
         voice = self._voice
         if self._seeded is not None:
             # a fresh session restarts the seeded noise, so each text gets the same draws
             voice = type(voice)(session=cpu_session(self._seeded, threads=1), config=voice.config)
+            for _ in range(variant):
+                for _chunk in voice.synthesize(text, syn_config=self._config):
+                    pass
+        return self._chunks(voice, text)
+
+    def _chunks(self, voice: PiperVoice, text: str) -> Iterator[npt.NDArray[np.float32]]:
         chunks = iter(voice.synthesize(text, syn_config=self._config))
         while True:
             try:

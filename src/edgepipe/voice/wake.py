@@ -75,6 +75,11 @@ class WakeWordDetector:
         self._windows = 0
         self.max_probability = 0.0
 
+    def release(self) -> None:
+        """Forget the last detection's refractory period (a later check dropped that wake): the
+        next rise above the cutoff, after a fall below it, is a detection again."""
+        self._last = None
+
     def process(self, pcm: bytes) -> WakeEvent | None:
         """Feed PCM (any length, normally 10 ms); a :class:`WakeEvent` when the word is heard."""
         event: WakeEvent | None = None
