@@ -143,17 +143,21 @@ class PiperSynthesizer:
             raise TtsError("Piper variants need a seeded synthesizer (seed=...)")
         if not text.strip():
             return iter(())
-        voice = self._voice
-        if self._seeded is not None:
-            # a fresh session restarts the seeded noise, so each text gets the same draws
-            voice = type(voice)(session=cpu_session(self._seeded, threads=1), config=voice.config)
-            for _ in range(variant):
-                for _chunk in voice.synthesize(text, syn_config=self._config):
-                    pass
-        return self._chunks(voice, text)
+        return self._chunks(text, variant)
 
-    def _chunks(self, voice: PiperVoice, text: str) -> Iterator[npt.NDArray[np.float32]]:
-        chunks = iter(voice.synthesize(text, syn_config=self._config))
+    def _chunks(self, text: str, variant: int) -> Iterator[npt.NDArray[np.float32]]:
+        try:
+            voice = self._voice
+            if self._seeded is not None:
+                # a fresh session restarts the seeded noise, so each text gets the same draws
+                session = cpu_session(self._seeded, threads=1)
+                voice = type(voice)(session=session, config=voice.config)
+                for _ in range(variant):
+                    for _chunk in voice.synthesize(text, syn_config=self._config):
+                        pass
+            chunks = iter(voice.synthesize(text, syn_config=self._config))
+        except Exception as exc:
+            raise TtsError(f"Piper failed to synthesize {_quote(text)} ({exc})") from exc
         while True:
             try:
                 chunk = next(chunks)
