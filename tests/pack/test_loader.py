@@ -233,6 +233,14 @@ def test_missing_folder_and_missing_pack_yaml(tmp_path: Path) -> None:
             "rules.yaml: rules.r: Input tag 'teleport' found using 'kind' does not match",
         ),
         (
+            lambda p: p["pack.yaml"].update(voice={"contrast_words": [["on"]]}),
+            "contrast_words: ['on'] needs two or more different words",
+        ),
+        (
+            lambda p: p["pack.yaml"].update(voice={"contrast_words": [["switch on", "off"]]}),
+            "contrast_words: 'switch on' is not a single word",
+        ),
+        (
             lambda p: p.update({"handlers.py": "raise RuntimeError('boom')\n"}),
             "handlers.py: import failed: RuntimeError: boom",
         ),

@@ -229,3 +229,23 @@ def test_phrase_logprob_scores_the_wake_phrase_above_words_that_woke_the_model(
         assert score(espeak_speech, text) < threshold, text
     assert whisper.phrase_logprob(np.zeros(0, dtype=np.int16), "Okay Nabu") == -np.inf
     assert whisper.phrase_logprob(np.zeros(8000, dtype=np.int16), "") == -np.inf
+
+
+@pytest.mark.slow
+def test_sentence_scores_prefer_the_reading_the_audio_says(  # type: ignore[no-untyped-def]
+    voice, espeak_speech, piper_speech
+) -> None:
+    from edgepipe.testing.voicedata import compose
+
+    whisper = voice.whisper
+    # the grammar path hears espeak-ng's "all lights off" as "all lights on"
+    for fixtures in (espeak_speech, piper_speech):
+        for said, other in (("all lights off", "all lights on"), ("blinds up", "blinds down")):
+            clip = compose([0.1, fixtures.speech(said), 0.3])
+            right, wrong = whisper.sentence_scores(clip, [said, other])
+            assert right > wrong, (said, right, wrong)
+            # the order of the sentences does not matter
+            assert whisper.sentence_scores(clip, [other, said]) == pytest.approx([wrong, right])
+    assert whisper.sentence_scores(np.zeros(0, dtype=np.int16), ["a", "b"]) == [-np.inf] * 2
+    assert whisper.sentence_scores(np.zeros(8000, dtype=np.int16), []) == []
+    assert whisper.sentence_scores(np.zeros(8000, dtype=np.int16), [" . "])[0] == -np.inf

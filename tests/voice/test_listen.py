@@ -378,3 +378,54 @@ def test_wake_check_drops_a_wake_on_words_that_only_sound_like_the_phrase(
     assert turn.as_dict()["wake_score"] == round(turn.wake_score, 3)
     assert turn.result is not None and turn.result.intent is not None
     assert turn.result.intent.name == "blinds_close"
+
+
+def test_contrast_readings_swap_one_word_for_commands_the_templates_accept(voice) -> None:  # type: ignore[no-untyped-def]
+    assert voice.contrast_readings("all lights on") == ["all lights off"]
+    assert voice.contrast_readings("close the blinds") == ["open the blinds"]
+    assert voice.contrast_readings("turn the heating up") == ["turn the heating down"]
+    # a swap no template accepts, or no contrast word
+    assert voice.contrast_readings("wake me up at seven") == []
+    assert voice.contrast_readings("the tv won't turn on") == []
+    assert voice.contrast_readings("two more towels please") == []
+    assert voice.contrast_readings("") == []
+    spec = voice.spec
+    voice.spec = spec.model_copy(update={"contrast_words": []})
+    try:
+        assert voice.contrast_readings("all lights on") == []
+    finally:
+        voice.spec = spec
+
+
+@pytest.mark.slow
+def test_contrast_check_reads_the_grammar_paths_on_as_the_off_the_guest_said(  # type: ignore[no-untyped-def]
+    voice, espeak_speech
+) -> None:
+    # pocketsphinx hears espeak-ng's final "off" as "on", and "all lights on" is a whole command
+    clip, _ = command_clip(espeak_speech, "all lights off")
+    turn = _one(voice, clip)
+    assert turn.asr_path == "grammar" and turn.grammar is not None
+    assert turn.grammar.text == "all lights on"
+    assert turn.transcript == "all lights off"
+    assert turn.result is not None and turn.result.intent is not None
+    assert turn.result.intent.name == "lights_off"
+    assert turn.contrast is not None and [text for text, _ in turn.contrast] == [
+        "all lights on",
+        "all lights off",
+    ]
+    assert turn.contrast[1][1] > turn.contrast[0][1]
+    assert turn.stages_ms["contrast"] > 0
+    shown = turn.as_dict()
+    assert [c["text"] for c in shown["contrast"]] == ["all lights on", "all lights off"]
+    assert shown["latency_ms"]["contrast"] == round(turn.stages_ms["contrast"], 1)
+
+    # without the check the grammar path's reading stands
+    spec = voice.spec
+    voice.spec = spec.model_copy(update={"contrast_words": []})
+    try:
+        unchecked = _one(voice, clip)
+    finally:
+        voice.spec = spec
+    assert unchecked.contrast is None and "contrast" not in unchecked.stages_ms
+    assert unchecked.result is not None and unchecked.result.intent is not None
+    assert unchecked.result.intent.name == "lights_on"

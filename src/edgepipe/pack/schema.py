@@ -237,6 +237,13 @@ class VoiceSpec(_Model):
     speaker and room (0: off)."""
     grammar_min_ratio: float = Field(default=0.75, gt=0)
     """Grammar path confidence: per-frame acoustic score against a free phone loop."""
+    contrast_words: list[list[str]] = Field(
+        default_factory=lambda: [["on", "off"], ["up", "down"], ["open", "close"]]
+    )
+    """Words whose swap turns one command into its opposite. A grammar-path command with one of
+    them is checked with Whisper against each swapped reading the templates accept, and the
+    reading the audio supports best is used (espeak-ng's "all lights off" reached the grammar
+    path as "all lights on"). ``[]``: no check."""
     open_min_logprob: float = Field(default=-1.0, le=0)
     """Open path confidence: Whisper's mean token log-probability."""
     open_command_min_logprob: float = Field(default=-1.5, le=0)
@@ -266,6 +273,20 @@ class VoiceSpec(_Model):
     (first sentence of a short reply: ~160 ms with one thread, ~100 ms with two, bench machine)."""
     tts_fallback: bool = True
     """Speak with espeak-ng when Piper fails."""
+
+    @field_validator("contrast_words")
+    @classmethod
+    def _contrasts(cls, groups: list[list[str]]) -> list[list[str]]:
+        out: list[list[str]] = []
+        for group in groups:
+            words = [word.strip().lower() for word in group]
+            if len(words) < 2 or len(set(words)) != len(words):
+                raise ValueError(f"contrast_words: {group!r} needs two or more different words")
+            for word in words:
+                if not word or len(word.split()) != 1:
+                    raise ValueError(f"contrast_words: {word!r} is not a single word")
+            out.append(words)
+        return out
 
     @model_validator(mode="after")
     def _silences(self) -> VoiceSpec:

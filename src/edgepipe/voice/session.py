@@ -91,6 +91,9 @@ class VoiceTurn:
     reply_rate: int = 0
     wake_score: float | None = None
     """The wake check's score (``voice.wake_verify``), when it ran."""
+    contrast: tuple[tuple[str, float], ...] | None = None
+    """The contrast check's readings and Whisper's scores, the grammar path's own first
+    (``voice.contrast_words``), when it ran."""
     stages_ms: dict[str, float] = field(default_factory=dict)
     backlog_ms: float = 0.0
     first_audio_ms: float | None = None
@@ -152,6 +155,9 @@ class VoiceTurn:
                     },
                 },
             },
+            "contrast": None
+            if self.contrast is None
+            else [{"text": text, "score": round(score, 3)} for text, score in self.contrast],
             "endpoint": self.endpoint,
             "speech_start_s": _r(self.speech_start_s),
             "speech_end_s": _r(self.speech_end_s),
@@ -475,6 +481,8 @@ class VoiceAssistant:
                 # Whisper's words match no template ("two bathrooms please") but the grammar
                 # path heard a whole command, just not confidently enough to skip Whisper
                 transcript, turn.asr_path = hyp.text, "grammar"
+        if transcript is not None and turn.asr_path == "grammar":
+            transcript = self._contrast(turn, transcript, listening, buffer, first)
         if transcript is None:
             turn.outcome = "clarify"
             turn.response = REPEAT
@@ -493,6 +501,49 @@ class VoiceAssistant:
             stages["turn"] = (time.perf_counter() - started) * 1000
         self._speak(turn, decided)
         return turn
+
+    def contrast_readings(self, text: str) -> list[str]:
+        """``text`` with one of its ``voice.contrast_words`` swapped for another of its group,
+        each reading the pack's templates accept as a whole command ("all lights on" ->
+        ["all lights off"])."""
+        groups = self.spec.contrast_words
+        words = text.split()
+        readings: list[str] = []
+        for i, word in enumerate(words):
+            for group in groups:
+                if word.lower() not in group:
+                    continue
+                for other in group:
+                    if other == word.lower():
+                        continue
+                    reading = " ".join([*words[:i], other, *words[i + 1 :]])
+                    if reading not in readings and self.is_complete(reading):
+                        readings.append(reading)
+        return readings
+
+    def _contrast(
+        self, turn: VoiceTurn, text: str, listening: _Listening, buffer: list[bytes], first: int
+    ) -> str:
+        """The contrast check (``voice.contrast_words``): of the grammar path's command and its
+        swapped readings, the one Whisper finds likeliest for the utterance."""
+        readings = self.contrast_readings(text)
+        if not readings:
+            return text
+        started = time.perf_counter()
+        candidates = [text, *readings]
+        scores = self.whisper.sentence_scores(listening.utterance(buffer, first), candidates)
+        turn.stages_ms["contrast"] = (time.perf_counter() - started) * 1000
+        turn.contrast = tuple(zip(candidates, scores, strict=True))
+        best = max(range(len(candidates)), key=scores.__getitem__)
+        if best:
+            log.info(
+                "contrast check: %r (%.2f) read as %r (%.2f)",
+                text,
+                scores[0],
+                candidates[best],
+                scores[best],
+            )
+        return candidates[best]
 
     def _speak(self, turn: VoiceTurn, decided: float) -> None:
         if not turn.response:
