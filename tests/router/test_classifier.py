@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgepipe.router.classifier import IntentClassifier, RouterConfig, char_ngrams, word_ngrams
+from edgepipe.router.classifier import (
+    IntentClassifier,
+    RouterConfig,
+    char_ngrams,
+    clean_text,
+    word_ngrams,
+)
 
 DATA = {
     "lights_on": [
@@ -92,6 +98,29 @@ def test_fast_path_matches_training_features(model: IntentClassifier) -> None:
     expected = lr.predict_proba(x[:3])
     got = np.stack([model.probabilities(t) for t in TEXTS[:3]])
     assert np.allclose(got, expected, atol=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        ("The people across the street can see right into my room.", None),
+        ("Is checkout at 11 or 12?!", "Is checkout at 11 or 12"),
+        ('"Lights," she said... "off"', "Lights she said off"),
+        ("wi-fi code at 7:30, it's 3.5 degrees", "wi-fi code at 7:30 it's 3.5 degrees"),
+        ("DROP TABLE rooms;--", "DROP TABLE rooms"),
+        ("???", "???"),
+        ("🙂", "🙂"),
+    ],
+)
+def test_clean_text_drops_punctuation_outside_words(text: str, cleaned: str | None) -> None:
+    assert clean_text(text) == (cleaned or text.rstrip("."))
+
+
+def test_punctuation_a_recogniser_adds_does_not_move_the_decision(model: IntentClassifier) -> None:
+    for text in ("please switch the lights on", "could you call a cab", "tell me another joke"):
+        bare = model.probabilities(text)
+        for written in (f"{text}.", f"{text[0].upper()}{text[1:]}?", f"{text}!!", f'"{text}"'):
+            assert np.allclose(model.probabilities(written), bare, atol=1e-6), written
 
 
 def test_predicts_and_abstains(model: IntentClassifier) -> None:

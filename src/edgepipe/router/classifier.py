@@ -40,9 +40,22 @@ from edgepipe.router.encoder import SentenceEncoder
 log = logging.getLogger(__name__)
 
 OOS_LABEL = "oos"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _SPACES = re.compile(r"\s\s+")
+_LOOSE_PUNCTUATION = re.compile(r"(?<!\w)[^\w\s']+|[^\w\s']+(?!\w)")
+
+
+def clean_text(text: str) -> str:
+    """The request as the classifier sees it, in training and deciding alike: punctuation that
+    is not inside a word or number goes ("room." -> "room", "is it?!" -> "is it"; "wi-fi",
+    "7:30" and apostrophes stay). Speech recognisers punctuate at will: Whisper writes "The
+    people across the street can see right into my room." with a full stop, and the stop alone
+    took the router's confidence from 0.64 to 0.58. Text that is nothing but punctuation is
+    kept as it is."""
+    cleaned = " ".join(_LOOSE_PUNCTUATION.sub(" ", text).split())
+    return cleaned or text
+
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -265,7 +278,9 @@ class IntentClassifier:
         return z
 
     def probabilities(self, text: str, features: FloatArray | None = None) -> FloatArray:
-        """Class probabilities for one request (``features``: precomputed encoder output)."""
+        """Class probabilities for one request (``features``: precomputed encoder output of
+        ``clean_text(text)``)."""
+        text = clean_text(text)
         z = self._sparse_logits(text) + self._bias
         if self._w_dense is not None:
             assert self.encoder is not None or features is not None
@@ -315,6 +330,7 @@ class IntentClassifier:
             raise ValueError("need the same number of texts and labels, and at least one")
         if len({label for label in labels if label != OOS_LABEL}) < 2:
             raise ValueError("need at least two in-scope intents to train a router")
+        texts = [clean_text(text) for text in texts]
         t0 = time.perf_counter()
         if config.use_encoder and features is None:
             if encoder is None:
