@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from rapidfuzz.distance import Levenshtein
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,7 +220,11 @@ def main() -> None:
         "--lines", choices=sorted(LINE_SETS), default="bench", help="which labelled lines to speak"
     )
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override voice: settings"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a voice: setting (VALUE in YAML)",
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -227,7 +232,8 @@ def main() -> None:
     pack = load_assistant_pack(HOTEL)
     if args.set:
         # the pack as if its voice: section said so; everything below is built from it
-        overrides = dict(item.split("=", 1) for item in args.set)
+        # values are YAML, as in pack.yaml: "contrast_words=[]", "wake_cutoff=0.4"
+        overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
         voice_spec = VoiceSpec.model_validate({**pack.spec.voice.model_dump(), **overrides})
         pack = dataclasses.replace(pack, spec=pack.spec.model_copy(update={"voice": voice_spec}))
         print("voice settings", overrides, flush=True)
@@ -328,7 +334,7 @@ def main() -> None:
     results["wake_recall_by_cutoff"] = {
         key: {
             f"{cut:g}": round(sum(p > cut for p in v) / len(v), 3)
-            for cut in (0.4, 0.5, 0.6, 0.7, 0.85)
+            for cut in (0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 0.85)
         }
         for key, v in wake_max.items()
     }
@@ -449,7 +455,7 @@ def main() -> None:
             f"{cut:g}": round(
                 count_wakes(wake.record, cut, spec.wake_refractory_s, wake.step_s) / hours, 2
             )
-            for cut in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85)
+            for cut in (0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85)
         },
     }
     results["wake_cpu_share"] = round(wake_s / (hours * 3600), 4)
