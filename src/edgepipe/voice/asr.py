@@ -425,8 +425,7 @@ class WhisperRecognizer:
         ids = self._sentence_ids(words)
         batch, n, _ = self._features(samples)
         encoded = self.model.model.encode(batch, to_cpu=False)
-        probs = self._forced(encoded, [self._previous, *ids, *self._start], ids, n)
-        return float(np.log(np.maximum(probs, 1e-12)).mean())
+        return float(self._forced(encoded, [self._previous, *ids, *self._start], ids, n).mean())
 
     def sentence_scores(
         self,
@@ -451,8 +450,7 @@ class WhisperRecognizer:
                 scores.append(-math.inf)
                 continue
             ids = self._sentence_ids(words[0].upper() + words[1:])
-            probs = self._forced(encoded, self._start, ids, n)
-            scores.append(float(np.log(np.maximum(probs, 1e-12)).sum()))
+            scores.append(float(self._forced(encoded, self._start, ids, n).sum()))
         return scores
 
     def _sentence_ids(self, words: str) -> list[int]:
@@ -461,10 +459,13 @@ class WhisperRecognizer:
         ids = self.model.hf_tokenizer.encode(f" {words}.", add_special_tokens=False).ids
         return [token for token in ids if token < self._eot]
 
-    def _forced(self, encoded: Any, prefix: list[int], ids: list[int], n: int) -> Any:
-        """Per-token probabilities of the decoder writing ``ids`` after ``prefix``."""
+    def _forced(
+        self, encoded: Any, prefix: list[int], ids: list[int], n: int
+    ) -> npt.NDArray[np.float64]:
+        """Per-token log-probabilities of the decoder writing ``ids`` after ``prefix``."""
         result = self.model.model.align(encoded, prefix, [ids], max(1, n // 2))
-        return np.asarray(result[0].text_token_probs, dtype=np.float64)
+        probs = np.asarray(result[0].text_token_probs, dtype=np.float64)
+        return np.log(np.maximum(probs, 1e-12))
 
     def transcribe(
         self, samples: npt.NDArray[np.int16] | npt.NDArray[np.float32]
