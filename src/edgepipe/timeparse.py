@@ -50,6 +50,10 @@ _TRAILING_OK = {
 _MORNING = {"am", "morning"}
 _EVENING = {"pm", "afternoon", "evening", "tonight", "night"}
 _DAY_WORDS = {"today": 0, "tonight": 0, "tomorrow": 1}
+MERIDIEM_WORDS = frozenset(_MORNING | _EVENING)
+"""Words that say which half of the day an hour is in ("7 pm", "8 tonight")."""
+DAY_PARTS = MERIDIEM_WORDS - {"am", "pm"}
+"""The same, said apart from the hour ("book a table tonight at 8"); "am" also means "I am"."""
 VOCABULARY = frozenset(
     {*NUMBER_WORDS, *_TENS, *_FILLER, *_TRAILING_OK, *_MORNING, *_EVENING, *_DAY_WORDS}
     | {"half", "quarter", "past", "after", "to", "before", "noon", "midday", "midnight", "oclock"}

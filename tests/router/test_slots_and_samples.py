@@ -63,3 +63,26 @@ def test_template_samples_are_varied_deterministic_and_match_their_intent(hotel_
     matched = [matcher.match(s, NOW).match for s in first]
     # templates generate their own sentences: nearly all of them match back to the intent
     assert sum(m is not None and m.name == "request_towels" for m in matched) >= 27
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "time"),
+    [
+        # the template's "tonight" lies outside the {time} slot, which holds only "8"
+        ("book a table for two tonight at 8", "book_table", "20:00"),
+        ("can you book me a table this evening at 7", "book_table", "19:00"),
+        ("book a table for two at 8", "book_table", "08:00"),  # the slot's own preference
+        ("I am tired, book a table at 8", "book_table", "08:00"),  # "am" as in "I am"
+        ("reserve a table for 4 tonight at half past 7", "book_table", "19:30"),
+        ("wake me up tomorrow morning at 6", "wakeup_call", "06:00"),
+    ],
+)
+def test_template_time_slot_reads_the_half_of_the_day_said_beside_it(
+    hotel_pack,  # type: ignore[no-untyped-def]
+    text: str,
+    intent: str,
+    time: str,
+) -> None:
+    found = matcher_for(hotel_pack).match(text, NOW).match
+    assert found is not None and found.name == intent
+    assert found.slot_values()["time"] == time

@@ -34,8 +34,8 @@ from rapidfuzz.process import extract
 from edgepipe.frames import IntentMatch, SlotScalar, SlotValue
 from edgepipe.pack.loader import Pack
 from edgepipe.pack.schema import SlotListSpec, SlotSpec
+from edgepipe.timeparse import DAY_PARTS, MERIDIEM_WORDS, parse_time_of_day
 from edgepipe.timeparse import VOCABULARY as TIME_WORDS
-from edgepipe.timeparse import parse_time_of_day
 
 _WORD = re.compile(r"[a-z][a-z']*")
 
@@ -93,10 +93,23 @@ class _InvalidSlot(Exception):
         self.slot = slot
 
 
-def normalise_slot(name: str, spec: SlotSpec, raw: Any, text: str, now: datetime) -> SlotScalar:
-    """Normalise one raw slot value; raises ``ValueError`` when it cannot be used."""
+def day_part(sentence: str, slot_text: str) -> str:
+    """The words of ``sentence`` that say which half of the day a time slot's hour is in, when
+    the slot's own words do not: "book a table tonight at 8" fills the slot with "8", and
+    "tonight" makes it 20:00."""
+    if MERIDIEM_WORDS.intersection(_LETTERS.findall(slot_text.lower())):
+        return ""
+    return " ".join(w for w in _LETTERS.findall(sentence.lower()) if w in DAY_PARTS)
+
+
+def normalise_slot(
+    name: str, spec: SlotSpec, raw: Any, text: str, now: datetime, context: str = ""
+) -> SlotScalar:
+    """Normalise one raw slot value; raises ``ValueError`` when it cannot be used.
+    ``context``: the rest of the request, for a time slot's half of the day."""
     if spec.type == "time":
-        parsed = parse_time_of_day(str(raw), prefer=spec.prefer, now=now)
+        hint = day_part(context, f"{raw} {text}") if context else ""
+        parsed = parse_time_of_day(f"{raw} {hint}".strip(), prefer=spec.prefer, now=now)
         if parsed is None:
             raise ValueError(f"'{text}' is not a time of day")
         return parsed.hhmm
@@ -118,6 +131,7 @@ def normalise_slot(name: str, spec: SlotSpec, raw: Any, text: str, now: datetime
     return value
 
 
+_LETTERS = re.compile(r"[a-z]+")
 _SYMBOLS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[\u2018\u2019\u02bc`´]"), "'"),
     (re.compile(r"[\u201c\u201d]"), '"'),
@@ -247,7 +261,7 @@ class TemplateMatcher:
         for result in recognize_all(text, self._intents):
             count += 1
             try:
-                match = self._to_match(result, now)
+                match = self._to_match(result, now, text)
             except _InvalidSlot as exc:
                 invalid = invalid or (result.intent.name, exc.slot)
                 continue
@@ -270,14 +284,14 @@ class TemplateMatcher:
             self._order.get(result.intent.name, 0),
         )
 
-    def _to_match(self, result: RecognizeResult, now: datetime) -> IntentMatch:
+    def _to_match(self, result: RecognizeResult, now: datetime, sentence: str) -> IntentMatch:
         intent = self._pack.intents[result.intent.name]
         slots: dict[str, SlotValue] = {}
         for name, entity in result.entities.items():
             spec = intent.spec.slots.get(name) or SlotSpec()
             text = (entity.text or "").strip()
             try:
-                value = normalise_slot(name, spec, entity.value, text, now)
+                value = normalise_slot(name, spec, entity.value, text, now, sentence)
             except ValueError as exc:
                 raise _InvalidSlot(name) from exc
             slots[name] = SlotValue(name=name, value=value, text=text)
