@@ -97,9 +97,9 @@ def day_part(sentence: str, slot_text: str) -> str:
     """The words of ``sentence`` that say which half of the day a time slot's hour is in, when
     the slot's own words do not: "book a table tonight at 8" fills the slot with "8", and
     "tonight" makes it 20:00."""
-    if MERIDIEM_WORDS.intersection(_LETTERS.findall(slot_text.lower())):
+    if MERIDIEM_WORDS.intersection(_WORD.findall(slot_text.lower())):
         return ""
-    return " ".join(w for w in _LETTERS.findall(sentence.lower()) if w in DAY_PARTS)
+    return " ".join(w for w in _WORD.findall(sentence.lower()) if w in DAY_PARTS)
 
 
 def normalise_slot(
@@ -131,7 +131,6 @@ def normalise_slot(
     return value
 
 
-_LETTERS = re.compile(r"[a-z]+")
 _SYMBOLS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[\u2018\u2019\u02bc`´]"), "'"),
     (re.compile(r"[\u201c\u201d]"), '"'),
