@@ -257,6 +257,7 @@ def main() -> None:
     wake_max: dict[str, list[float]] = {}
     wake_kept: dict[str, list[bool]] = {}
     breakdown: dict[str, list[float]] = {}
+    rescore_ms: list[float] = []
     for vname, fx in voices.items():
         success[vname] = {}
         for snr in snrs:
@@ -294,6 +295,9 @@ def main() -> None:
                 counts[key] = counts.get(key, 0) + 1
                 if turn and turn.open_snap is not None:
                     counts["snapped"] = counts.get("snapped", 0) + 1
+                if turn and turn.open_rescore is not None:
+                    counts["rescored"] = counts.get("rescored", 0) + 1
+                    rescore_ms.append(turn.stages_ms["open_rescore"])
                 if turn and snr is None and good:
                     latency = turn.latency_from(meta["speech_end_s"])
                     if latency is not None:
@@ -342,6 +346,8 @@ def main() -> None:
         k: round(statistics.median(v), 1) for k, v in breakdown.items()
     }
     results["asr_paths"] = paths
+    # Whisper scoring the pack sentences near its transcript (every voice and noise level)
+    results["open_rescore_ms"] = summary(rescore_ms)
     results["latency_ms"] = {
         "grammar_path": summary(grammar_latency),
         "open_path": summary(open_latency),

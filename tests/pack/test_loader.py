@@ -241,6 +241,14 @@ def test_missing_folder_and_missing_pack_yaml(tmp_path: Path) -> None:
             "contrast_words: 'switch on' is not a single word",
         ),
         (
+            lambda p: p["pack.yaml"].update(voice={"open_rescore_max_distance": 1.5}),
+            "voice.open_rescore_max_distance: Input should be less than 1",
+        ),
+        (
+            lambda p: p["pack.yaml"].update(voice={"open_rescore_max_gap": -2}),
+            "voice.open_rescore_max_gap: Input should be greater than or equal to 0",
+        ),
+        (
             lambda p: p.update({"handlers.py": "raise RuntimeError('boom')\n"}),
             "handlers.py: import failed: RuntimeError: boom",
         ),

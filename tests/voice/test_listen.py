@@ -281,6 +281,61 @@ def test_robotic_voice_command_snapped_and_accepted_below_the_free_text_floor(
     assert snapped["intent"] == "thermostat_set" and snapped["text"] == turn.transcript
 
 
+@contextmanager
+def voice_settings(voice: VoiceAssistant, **changes: object) -> Iterator[None]:
+    """The voice assistant with other ``voice:`` settings for the duration."""
+    spec = voice.spec
+    voice.spec = spec.model_copy(update=changes)
+    try:
+        yield
+    finally:
+        voice.spec = spec
+
+
+@pytest.mark.slow
+def test_open_path_rescores_a_transcript_too_far_to_snap(voice, espeak_speech) -> None:  # type: ignore[no-untyped-def]
+    # espeak-ng's "tv off": Whisper tiny writes "Team me off.", 0.286 from "tv off", beyond
+    # the snap's 0.2; scored against the audio, "tv off" is within the gap of Whisper's own text
+    clip, _ = command_clip(espeak_speech, "tv off")
+    with voice_settings(voice, open_rescore_max_distance=0.0):
+        before = _one(voice, clip)
+    assert before.asr_path == "open" and before.open is not None
+    assert voice.snapper.snap(before.open.text) is None
+    assert before.open_rescore is None
+    assert before.result is None or before.result.intent is None
+    turn = _one(voice, clip)
+    assert turn.open is not None and turn.open.text == before.open.text
+    assert turn.open_snap is not None and turn.transcript == "tv off"
+    assert turn.result is not None and turn.result.intent is not None
+    assert turn.result.intent.name == "tv_off"
+    rescored = turn.as_dict()["asr"]["open"]["rescored"]
+    assert rescored[0]["text"] == "team me off"  # Whisper's own, as the pack writes sentences
+    best = max(rescored[1:], key=lambda c: c["score"])
+    assert best["text"] == "tv off"
+    assert rescored[0]["score"] - best["score"] <= voice.spec.open_rescore_max_gap
+    assert "open_rescore" in turn.stages_ms
+    # a stricter gap keeps Whisper's words
+    with voice_settings(voice, open_rescore_max_gap=rescored[0]["score"] - best["score"] - 0.5):
+        strict = _one(voice, clip)
+    assert strict.open_snap is None and strict.transcript == before.transcript
+
+
+@pytest.mark.slow
+def test_rescoring_leaves_an_out_of_scope_question_as_heard(voice, espeak_speech) -> None:  # type: ignore[no-untyped-def]
+    # in fan noise "what time is it in Tokyo" scores close to "what time is a dinner open", but
+    # the router reads Whisper's words as out of scope, and not as a question about opening hours
+    clip, _ = command_clip(espeak_speech, "what time is it in Tokyo", noise="fan", snr_db=10)
+    turn = _one(voice, clip)
+    assert turn.asr_path == "open" and turn.open_rescore is not None
+    own, *candidates = turn.open_rescore
+    best = max(candidates, key=lambda c: c[1])
+    assert "dinner" in best[0] and own[1] - best[1] <= voice.spec.open_rescore_max_gap
+    assert turn.open_snap is None
+    assert "tokyo" in turn.transcript.lower()
+    assert turn.result is not None and not turn.result.handler_executed
+    assert turn.result.intent is None or turn.result.intent.name != "facility_hours"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("text", "word", "intent"),

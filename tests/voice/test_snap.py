@@ -110,3 +110,43 @@ def test_pronunciations_take_the_first_of_each_word(tmp_path: Path) -> None:
     path = tmp_path / "tiny.dict"
     path.write_text("tv T IY V IY\ntv(2) T EH L IY\noff AO F\n\nbroken\n", encoding="utf-8")
     assert load_pronunciations(path) == {"tv": ("T", "IY", "V", "IY"), "off": ("AO", "F")}
+
+
+def test_nearest_lists_one_sentence_per_intent_nearest_first(
+    snapper: PhoneticSnapper, matcher: TemplateMatcher, hotel: Pack
+) -> None:
+    # too far for a snap (0.286 > 0.2), but the first of the open path's rescoring candidates
+    assert snapper.snap("Team me off.") is None
+    found = snapper.nearest("Team me off.", 4, 0.45)
+    assert found[0].text == "tv off" and found[0].intent == "tv_off"
+    assert len({snap.intent for snap in found}) == len(found) <= 4
+    distances = [snap.distance for snap in found]
+    assert distances == sorted(distances) and distances[-1] <= 0.45
+    for snap in found:
+        assert _reading(matcher, hotel, snap.text)[0] == snap.intent
+    # the distance limit drops the far ones; k limits the count
+    assert [s.text for s in snapper.nearest("Team me off.", 4, 0.3)] == ["tv off"]
+    assert len(snapper.nearest("Team me off.", 1, 0.45)) == 1
+    # numbers come from the transcript, as in a snap
+    heard = snapper.nearest("Could we get 3 more blind kids.", 4, 0.4)
+    assert heard and heard[0].text == "could we get 3 more blankets"
+    assert _reading(matcher, hotel, heard[0].text) == (
+        "request_amenity",
+        {"item": "blanket", "count": 3},
+    )
+    assert snapper.nearest("", 4, 0.4) == []
+
+
+def test_said_around_keeps_the_skip_words_the_transcript_starts_and_ends_with(
+    snapper: PhoneticSnapper,
+) -> None:
+    assert snapper.said_around("fresh bed linen", "Fresh madly didn't please.") == (
+        "fresh bed linen please"
+    )
+    assert snapper.said_around("tv off", "Hey there, team me off now!") == "hey there tv off now"
+    assert snapper.said_around("tv off", "Team me off, thank you.") == "tv off thank you"
+    # inside the transcript, or only part of a word: not carried over
+    assert snapper.said_around("tv off", "Team please me off") == "tv off"
+    assert snapper.said_around("tv off", "Displeased team") == "tv off"
+    # a transcript that is nothing but skip words keeps the last as its content
+    assert snapper.said_around("tv off", "please") == "tv off"

@@ -262,6 +262,15 @@ class VoiceSpec(_Model):
     open_snap_margin: int = Field(default=2, ge=1)
     """...if the nearest sentence of any other intent costs at least this much more (a phoneme
     heard as a similar one costs 1, any other edit 2)..."""
+    open_rescore_max_distance: float = Field(default=0.4, ge=0, lt=1)
+    """When no snap is near and unambiguous, the nearest sentences of the few intents nearest
+    to the transcript within this distance are scored by Whisper against the audio, beside its
+    own transcript ("Let some date I do." -> "let some daylight in"; 0: never)..."""
+    open_rescore_max_gap: float = Field(default=10.0, ge=0)
+    """...and the likeliest is used if Whisper finds it at most this much less likely than its
+    own transcript (total log-probability)..."""
+    open_rescore_margin: float = Field(default=3.0, ge=0)
+    """...and at least this much likelier than the next candidate sentence."""
     open_prompt: str = Field(default="auto", max_length=2000)
     """Whisper's previous text (its ``initial_prompt``), which makes its words the likely ones:
     ``auto`` gives it the first example request of every intent ("Close the blinds. Turn off

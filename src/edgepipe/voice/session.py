@@ -15,7 +15,10 @@ up, plus wall time from that decision to the first synthesised sample of the rep
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
+import re
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -29,6 +32,7 @@ import numpy.typing as npt
 from edgepipe.frames import InputSource, TurnResult
 from edgepipe.pack.schema import VoiceSpec
 from edgepipe.pipeline import Assistant
+from edgepipe.router.classifier import OOS_LABEL
 from edgepipe.telemetry.store import cache_home
 from edgepipe.voice.asr import (
     GrammarHypothesis,
@@ -59,6 +63,15 @@ _MIN_OPEN_WORDS = 1
 _GRAMMAR_FLOOR = 0.6
 """Below ``grammar_min_ratio`` but above this, a whole-command grammar hypothesis is still used
 when Whisper's transcript matches no template."""
+_RESCORE_CANDIDATES = 4
+"""How many intents' nearest sentences the open path's rescoring scores at most."""
+_NOT_WORD = re.compile(r"[^\w'\s:-]")
+
+
+def _plain(text: str) -> str:
+    """``text`` as the pack's sentences are written: lower case, no punctuation but inside
+    words ("Team me off." -> "team me off"), so Whisper scores both alike."""
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
 
 
 @dataclass(slots=True)
@@ -84,6 +97,9 @@ class VoiceTurn:
     """Which of Whisper's beam hypotheses the open path used (0: the best)."""
     open_snap: Snap | None = None
     """The pack sentence Whisper's transcript was snapped to, when it was (see voice/snap.py)."""
+    open_rescore: tuple[tuple[str, float], ...] | None = None
+    """The open path's candidate sentences and Whisper's scores for them, its own transcript
+    first (``voice.open_rescore_*``), when it scored any."""
     result: TurnResult | None = None
     response: str = ""
     tts_voice: str | None = None
@@ -153,6 +169,12 @@ class VoiceTurn:
                         "distance": self.open_snap.distance,
                         "margin": self.open_snap.margin,
                     },
+                    "rescored": None
+                    if self.open_rescore is None
+                    else [
+                        {"text": text, "score": round(score, 3)}
+                        for text, score in self.open_rescore
+                    ],
                 },
             },
             "contrast": None
@@ -219,7 +241,7 @@ class VoiceAssistant:
             spec.wake_word, cutoff=spec.wake_cutoff, refractory_s=spec.wake_refractory_s
         )
         snapper = None
-        if spec.open_snap_max_distance > 0:
+        if spec.open_snap_max_distance > 0 or spec.open_rescore_max_distance > 0:
             snapper = PhoneticSnapper(
                 assistant.pack,
                 load_pronunciations(sphinx_model_dir() / "cmudict-en-us.dict"),
@@ -396,7 +418,12 @@ class VoiceAssistant:
         """Whether any template matches ``text`` (exact or not)."""
         return self.assistant.matcher.match(text, self.assistant.now()).match is not None
 
-    def _pick_open(self, opened: OpenHypothesis) -> tuple[str, int, Snap | None]:
+    def _pick_open(
+        self,
+        opened: OpenHypothesis,
+        samples: npt.NDArray[np.int16] | None = None,
+        turn: VoiceTurn | None = None,
+    ) -> tuple[str, int, Snap | None]:
         """What the open path goes on with: ``(text, rank, snap)``.
 
         Whisper's best transcript, when a template accepts it. Otherwise the first beam
@@ -404,41 +431,97 @@ class VoiceAssistant:
         best (rank > 0): Whisper tiny often ranks the guest's actual command second ("can you
         end up some sleepers?" before "can you send up some slippers?"), and the pack's commands
         break the near-tie. Otherwise the pack sentence the best transcript sounds like
-        (``snap``; "Team me off." -> "tv off"), if one is near and unambiguous and the learned
-        router reads the transcript as that sentence's intent or as nothing at all (an open
-        request the router reads as something else is left as heard), and the intent is not a
-        high-impact one."""
+        (``snap``; "Team me off." -> "tv off"), if one is near and unambiguous. Otherwise, with
+        the utterance's ``samples``, the nearest sentences of the few intents nearest in sound
+        are scored by Whisper beside its own transcript, and the likeliest is taken if Whisper
+        finds it nearly as likely as what it wrote (``_rescore``). A snap of either kind is
+        used only if the learned router reads the transcript as that sentence's intent or as
+        nothing at all (an open request the router reads as something else is left as heard),
+        and the intent is not a high-impact one."""
         best = (opened.text, 0, None)
         if not opened.text or self._matches(opened.text):
             return best
-        margin = self.spec.open_alternative_margin
+        spec = self.spec
+        margin = spec.open_alternative_margin
         for rank, (text, logprob) in enumerate(opened.alternatives, 1):
             if margin <= 0 or logprob < opened.avg_logprob - margin:
                 break
             if text and self._matches(text):
                 return text, rank, None
-        if self.snapper is not None:
-            snap = self.snapper.snap(opened.text)
-            pack = self.assistant.pack
-            # a guess never books or bills: high-impact intents are left to the router, which
-            # asks before acting on anything but the guest's own words
-            if (
-                snap is not None
-                and pack.intents[snap.intent].spec.impact != "high"
-                and self._matches(snap.text)
-            ):
-                reading = self._reading(opened.text)
-                if reading is None or reading == snap.intent:
-                    return snap.text, 0, snap
+        if self.snapper is None:
+            return best
+        snap = self.snapper.snap(opened.text) if spec.open_snap_max_distance > 0 else None
+        rescored = False
+        if snap is None and samples is not None and spec.open_rescore_max_distance > 0:
+            snap, rescored = self._rescore(opened.text, samples, turn), True
+        if snap is not None and self._may_snap(opened.text, snap, rescored=rescored):
+            return snap.text, 0, snap
         return best
 
-    def _reading(self, text: str) -> str | None:
-        """The intent the learned router reads in ``text``; None when it abstains."""
+    def _may_snap(self, heard: str, snap: Snap, *, rescored: bool = False) -> bool:
+        """Whether ``heard`` may be replaced by the pack sentence ``snap``: a guess never books
+        or bills (high-impact intents are left to the router, which asks before acting on
+        anything but the guest's own words), and an open request the router reads as another
+        intent is left as heard. A rescored sentence, the weaker evidence, is also refused when
+        the router puts ``heard`` in the pack's out-of-scope class, unless its best in-scope
+        guess is still the sentence's intent ("What time is it in Tokyo?" is not "what time
+        is a dinner open")."""
+        if self.assistant.pack.intents[snap.intent].spec.impact == "high":
+            return False
+        if not self._matches(snap.text):
+            return False
         router = self.assistant.router
         if router is None:
+            return True
+        prediction = router.classify(heard)
+        if rescored and prediction.best == OOS_LABEL and prediction.top != snap.intent:
+            return False
+        return prediction.abstained or prediction.best == snap.intent
+
+    def _rescore(
+        self, heard: str, samples: npt.NDArray[np.int16], turn: VoiceTurn | None
+    ) -> Snap | None:
+        """The candidate sentence Whisper finds likeliest for ``samples``, if it is at most
+        ``open_rescore_max_gap`` less likely than Whisper's own transcript ``heard`` and at
+        least ``open_rescore_margin`` likelier than the next candidate ("Let some date I do."
+        -> "let some daylight in"). Candidates: the nearest sentence of each of the
+        ``_RESCORE_CANDIDATES`` intents nearest in sound, within
+        ``open_rescore_max_distance``, that the templates accept."""
+        assert self.snapper is not None
+        spec = self.spec
+        snapper = self.snapper
+        nearest = snapper.nearest(heard, _RESCORE_CANDIDATES, spec.open_rescore_max_distance)
+        candidates = [
+            dataclasses.replace(snap, text=snapper.said_around(snap.text, heard))
+            for snap in nearest
+            if self._matches(snap.text)
+        ]
+        own = _plain(heard)
+        if not candidates or not own:
             return None
-        prediction = router.classify(text)
-        return None if prediction.abstained else prediction.best
+        started = time.perf_counter()
+        scores = self.whisper.sentence_scores(samples, [own, *(c.text for c in candidates)])
+        if turn is not None:
+            turn.stages_ms["open_rescore"] = (time.perf_counter() - started) * 1000
+            turn.open_rescore = tuple(
+                zip([own, *(c.text for c in candidates)], scores, strict=True)
+            )
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i + 1])
+        top = scores[order[0] + 1]
+        runner_up = scores[order[1] + 1] if len(order) > 1 else -math.inf
+        if (
+            scores[0] - top > spec.open_rescore_max_gap
+            or top - runner_up < spec.open_rescore_margin
+        ):
+            return None
+        log.info(
+            "open path: %r (%.2f) rescored as %r (%.2f)",
+            heard,
+            scores[0],
+            candidates[order[0]].text,
+            top,
+        )
+        return candidates[order[0]]
 
     # ------------------------------------------------------------------ a finished utterance
 
@@ -462,7 +545,7 @@ class VoiceAssistant:
             turn.open = opened
             stages["open_asr"] = opened.ms
             started = time.perf_counter()
-            text, turn.open_rank, turn.open_snap = self._pick_open(opened)
+            text, turn.open_rank, turn.open_snap = self._pick_open(opened, samples, turn)
             stages["open_pick"] = (time.perf_counter() - started) * 1000
             words = [w for w in text.split() if any(c.isalnum() for c in w)]
             # how clearly Whisper heard the audio at all: its best hypothesis's score; words

@@ -59,6 +59,8 @@ _NUMBER_WORDS = frozenset(
 )  # fmt: skip
 _TOKEN = re.compile(r"[a-z']+|\d+(?:[:.]\d+)?")
 _NUMBER = "#"
+_PUNCTUATION = re.compile(r"[^\w'\s]")
+_PUNCTUATION = re.compile(r"[^\w'\s]")
 _EPS = -1
 _INF = np.int32(1 << 20)
 _MAX_PERMUTED = 4
@@ -143,6 +145,11 @@ class PhoneticSnapper:
         self._words = pronunciations
         self._symbols: dict[str, int] = {_NUMBER: 0}
         self._skip = _skip_pattern(pack.spec.skip_words)
+        self._skip_phrases = sorted(
+            {tuple(w.lower().split()) for w in pack.spec.skip_words if w.strip()},
+            key=len,
+            reverse=True,
+        )
         self._intents: Intents = build_intents(pack)
         graph = _Graph()
         self.intent_names: list[str] = []
@@ -360,24 +367,83 @@ class PhoneticSnapper:
     def snap(self, text: str) -> Snap | None:
         """The pack sentence ``text`` sounds like, or None when none is near and unambiguous."""
         rows, symbols, numbers = self._align(text)
-        per_template = rows[-1][self._finals]
-        if not symbols:
+        ranked = self._ranked(rows, symbols)
+        if not ranked:
             return None
-        costs = per_template.tolist()
+        intent, template, best = ranked[0]
+        rival = ranked[1][2] if len(ranked) > 1 else 1 << 30
+        if rival - best < self.margin:
+            return None
+        found = self._sentence(rows, symbols, numbers, intent, template, best)
+        if found is None or found.distance > self.max_distance:
+            return None
+        return Snap(found.text, intent, found.distance, int(min(rival - best, 99)))
+
+    def nearest(self, text: str, k: int, max_distance: float) -> list[Snap]:
+        """The nearest sentence of each of the ``k`` intents nearest to ``text``, nearest first,
+        those within ``max_distance`` (and with as many numbers as ``text``): the candidates the
+        open path scores with Whisper when no snap is near and unambiguous. ``margin`` is each
+        one's edit distance to the next candidate's."""
+        rows, symbols, numbers = self._align(text)
+        ranked = self._ranked(rows, symbols)[:k]
+        out: list[Snap] = []
+        for i, (intent, template, cost) in enumerate(ranked):
+            following = ranked[i + 1][2] if i + 1 < len(ranked) else cost + 99
+            found = self._sentence(rows, symbols, numbers, intent, template, cost)
+            if found is not None and found.distance <= max_distance:
+                out.append(Snap(found.text, intent, found.distance, int(min(following - cost, 99))))
+        return out
+
+    def said_around(self, sentence: str, heard: str) -> str:
+        """``sentence`` with the skip words ``heard`` starts and ends with ("Fresh madly didn't
+        please." -> "fresh bed linen please"): snapping drops them, but a sentence scored
+        against the audio should say all of it."""
+        words = _PUNCTUATION.sub(" ", heard.lower()).split()
+        head: list[str] = []
+        tail: list[str] = []
+        for out, at_start in ((head, True), (tail, False)):
+            while words:
+                for phrase in self._skip_phrases:
+                    n = len(phrase)
+                    if n < len(words) and tuple(words[:n] if at_start else words[-n:]) == phrase:
+                        if at_start:
+                            out.extend(phrase)
+                            words = words[n:]
+                        else:
+                            out[:0] = phrase
+                            words = words[:-n]
+                        break
+                else:
+                    break
+        return " ".join([*head, sentence, *tail])
+
+    def _ranked(
+        self, rows: npt.NDArray[np.int32], symbols: list[int]
+    ) -> list[tuple[str, int, int]]:
+        """``(intent, its nearest template, cost)`` for every intent, nearest first."""
+        if not symbols:
+            return []
+        costs = rows[-1][self._finals].tolist()
         nearest: dict[str, int] = {}  # intent -> its nearest template
         for template, name in enumerate(self.intent_names):
             if name not in nearest or costs[template] < costs[nearest[name]]:
                 nearest[name] = template
         ranked = sorted(nearest.items(), key=lambda kv: costs[kv[1]])
-        intent, template = ranked[0]
-        best = costs[template]
-        rival = costs[ranked[1][1]] if len(ranked) > 1 else 1 << 30
-        if rival - best < self.margin:
-            return None
+        return [(name, template, int(costs[template])) for name, template in ranked]
+
+    def _sentence(
+        self,
+        rows: npt.NDArray[np.int32],
+        symbols: list[int],
+        numbers: list[str],
+        intent: str,
+        template: int,
+        cost: int,
+    ) -> Snap | None:
+        """The sentence along ``template``'s best path, with the transcript's own numbers
+        (None when the counts differ); ``margin`` is left 0 for the caller."""
         words, length = self._trace(rows, int(self._finals[template]), symbols)
-        distance = best / (_EDIT * max(len(symbols), length))
-        if distance > self.max_distance:
-            return None
+        distance = cost / (_EDIT * max(len(symbols), length))
         slots = [w for w in words if w.startswith(_NUMBER)]
         if len(slots) != len(numbers):
             return None
@@ -390,12 +456,7 @@ class PhoneticSnapper:
                 out[-1] += word[1:]
             else:
                 out.append(word)
-        return Snap(
-            text=" ".join(out),
-            intent=intent,
-            distance=round(distance, 3),
-            margin=int(min(rival - best, 99)),
-        )
+        return Snap(text=" ".join(out), intent=intent, distance=round(distance, 3), margin=0)
 
     def _trace(
         self, rows: npt.NDArray[np.int32], node: int, symbols: list[int]
