@@ -322,15 +322,17 @@ def test_open_path_rescores_a_transcript_too_far_to_snap(voice, espeak_speech) -
 
 @pytest.mark.slow
 def test_rescoring_leaves_an_out_of_scope_question_as_heard(voice, espeak_speech) -> None:  # type: ignore[no-untyped-def]
-    # in fan noise "what time is it in Tokyo" scores close to "what time is a dinner open", but
-    # the router reads Whisper's words as out of scope, and not as a question about opening hours
+    # in fan noise "what time is it in Tokyo" sounds near "what time is a dinner open" (scored,
+    # it comes 4.1 below Whisper's own words, 3.9 ahead of the next), but the router reads
+    # Whisper's words as out of scope and not as a question about opening hours: no candidate
+    # could be used, so none is even scored
     clip, _ = command_clip(espeak_speech, "what time is it in Tokyo", noise="fan", snr_db=10)
     turn = _one(voice, clip)
-    assert turn.asr_path == "open" and turn.open_rescore is not None
-    own, *candidates = turn.open_rescore
-    best = max(candidates, key=lambda c: c[1])
-    assert "dinner" in best[0] and own[1] - best[1] <= voice.spec.open_rescore_max_gap
-    assert turn.open_snap is None
+    assert turn.asr_path == "open" and turn.open is not None
+    near = voice.snapper.nearest(turn.open.text, 4, voice.spec.open_rescore_max_distance)
+    assert any("dinner" in snap.text and snap.intent == "facility_hours" for snap in near)
+    assert turn.open_snap is None and turn.open_rescore is None
+    assert "open_rescore" not in turn.stages_ms
     assert "tokyo" in turn.transcript.lower()
     assert turn.result is not None and not turn.result.handler_executed
     assert turn.result.intent is None or turn.result.intent.name != "facility_hours"
@@ -341,7 +343,8 @@ def test_rescoring_leaves_an_out_of_scope_question_as_heard(voice, espeak_speech
     ("text", "word", "intent"),
     [
         # without the prompt: "The third is shining right in my eyes.", "Hey, power off,
-        # nutting weed."; neither is near enough to a template to snap
+        # nutting weed."; neither is near enough to a template to snap (rescoring, off here,
+        # recovers the second as "hey power off the telly")
         ("the sun is shining right in my eyes", "sun", "blinds_close"),
         ("hey, power off the tv", "tv", "tv_off"),
     ],
@@ -350,7 +353,7 @@ def test_the_packs_prompt_lets_whisper_hear_the_rooms_words(
     voice, espeak_speech, text: str, word: str, intent: str
 ) -> None:  # type: ignore[no-untyped-def]
     clip, _ = command_clip(espeak_speech, text)
-    with whisper_prompt(voice, ""):
+    with whisper_prompt(voice, ""), voice_settings(voice, open_rescore_max_distance=0.0):
         bare = _one(voice, clip)
     assert word not in bare.transcript.lower().split()
     assert bare.result is None or bare.result.intent is None

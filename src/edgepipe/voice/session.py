@@ -32,7 +32,7 @@ import numpy.typing as npt
 from edgepipe.frames import InputSource, TurnResult
 from edgepipe.pack.schema import VoiceSpec
 from edgepipe.pipeline import Assistant
-from edgepipe.router.classifier import OOS_LABEL
+from edgepipe.router.classifier import OOS_LABEL, Prediction
 from edgepipe.telemetry.store import cache_home
 from edgepipe.voice.asr import (
     GrammarHypothesis,
@@ -458,14 +458,21 @@ class VoiceAssistant:
             return snap.text, 0, snap
         return best
 
-    def _may_snap(self, heard: str, snap: Snap, *, rescored: bool = False) -> bool:
+    def _may_snap(
+        self,
+        heard: str,
+        snap: Snap,
+        *,
+        rescored: bool = False,
+        prediction: Prediction | None = None,
+    ) -> bool:
         """Whether ``heard`` may be replaced by the pack sentence ``snap``: a guess never books
         or bills (high-impact intents are left to the router, which asks before acting on
         anything but the guest's own words), and an open request the router reads as another
         intent is left as heard. A rescored sentence, the weaker evidence, is also refused when
         the router puts ``heard`` in the pack's out-of-scope class, unless its best in-scope
         guess is still the sentence's intent ("What time is it in Tokyo?" is not "what time
-        is a dinner open")."""
+        is a dinner open"). ``prediction``: the router's reading of ``heard``, if at hand."""
         if self.assistant.pack.intents[snap.intent].spec.impact == "high":
             return False
         if not self._matches(snap.text):
@@ -473,7 +480,7 @@ class VoiceAssistant:
         router = self.assistant.router
         if router is None:
             return True
-        prediction = router.classify(heard)
+        prediction = prediction or router.classify(heard)
         if rescored and prediction.best == OOS_LABEL and prediction.top != snap.intent:
             return False
         return prediction.abstained or prediction.best == snap.intent
@@ -498,6 +505,11 @@ class VoiceAssistant:
         ]
         own = _plain(heard)
         if not candidates or not own:
+            return None
+        # whichever candidate won, none could be used: spare Whisper the work
+        router = self.assistant.router
+        reading = router.classify(heard) if router is not None else None
+        if not any(self._may_snap(heard, c, rescored=True, prediction=reading) for c in candidates):
             return None
         started = time.perf_counter()
         scores = self.whisper.sentence_scores(samples, [own, *(c.text for c in candidates)])
