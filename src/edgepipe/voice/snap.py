@@ -145,6 +145,7 @@ class PhoneticSnapper:
         self._words = pronunciations
         self._symbols: dict[str, int] = {_NUMBER: 0}
         self._skip = _skip_pattern(pack.spec.skip_words)
+        self._last: tuple[str, tuple[npt.NDArray[np.int32], list[int], list[str]]] | None = None
         self._skip_phrases = sorted(
             {tuple(w.lower().split()) for w in pack.spec.skip_words if w.strip()},
             key=len,
@@ -348,7 +349,15 @@ class PhoneticSnapper:
 
     def _align(self, text: str) -> tuple[npt.NDArray[np.int32], list[int], list[str]]:
         """The alignment table of ``text``'s phonemes against the graph (row i: the least cost
-        of reaching each node having heard i phonemes), its symbols and its number runs."""
+        of reaching each node having heard i phonemes), its symbols and its number runs. The
+        last one is kept: the open path asks ``snap`` and then ``nearest`` about one text."""
+        if self._last is not None and self._last[0] == text:
+            return self._last[1]
+        aligned = self._align_new(text)
+        self._last = (text, aligned)
+        return aligned
+
+    def _align_new(self, text: str) -> tuple[npt.NDArray[np.int32], list[int], list[str]]:
         tokens = self._tokens(text)
         symbols = [s for _, phones in tokens for s in phones]
         numbers = [t[1:] for t, _ in tokens if t.startswith(_NUMBER)]
