@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import re
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -32,7 +31,7 @@ import numpy.typing as npt
 from edgepipe.frames import InputSource, TurnResult
 from edgepipe.pack.schema import VoiceSpec
 from edgepipe.pipeline import Assistant
-from edgepipe.router.classifier import OOS_LABEL, Prediction
+from edgepipe.router.classifier import OOS_LABEL, Prediction, clean_text
 from edgepipe.telemetry.store import cache_home
 from edgepipe.voice.asr import (
     GrammarHypothesis,
@@ -65,13 +64,14 @@ _GRAMMAR_FLOOR = 0.6
 when Whisper's transcript matches no template."""
 _RESCORE_CANDIDATES = 4
 """How many intents' nearest sentences the open path's rescoring scores at most."""
-_NOT_WORD = re.compile(r"[^\w'\s:-]")
 
 
 def _plain(text: str) -> str:
     """``text`` as the pack's sentences are written: lower case, no punctuation but inside
-    words ("Team me off." -> "team me off"), so Whisper scores both alike."""
-    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
+    words and numbers ("Team me off." -> "team me off"), so Whisper scores both alike; "" for
+    text without a word."""
+    cleaned = clean_text(text).lower()
+    return cleaned if any(c.isalnum() for c in cleaned) else ""
 
 
 @dataclass(slots=True)
