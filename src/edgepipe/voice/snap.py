@@ -60,7 +60,6 @@ _NUMBER_WORDS = frozenset(
 _TOKEN = re.compile(r"[a-z']+|\d+(?:[:.]\d+)?")
 _NUMBER = "#"
 _PUNCTUATION = re.compile(r"[^\w'\s]")
-_PUNCTUATION = re.compile(r"[^\w'\s]")
 _EPS = -1
 _INF = np.int32(1 << 20)
 _MAX_PERMUTED = 4
