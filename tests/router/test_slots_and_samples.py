@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 
 from edgepipe.router.augment import TemplateSampler
-from edgepipe.router.slots import SlotSpotter
+from edgepipe.router.slots import SlotSpotter, with_digits
 from edgepipe.router.templates import matcher_for
 
 NOW = datetime(2026, 11, 25, 10, 0)
@@ -86,3 +86,18 @@ def test_template_time_slot_reads_the_half_of_the_day_said_beside_it(
     found = matcher_for(hotel_pack).match(text, NOW).match
     assert found is not None and found.name == intent
     assert found.slot_values()["time"] == time
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("thermostat twenty three please", "thermostat 23 please"),
+        ("a cab for three at seven", "a cab for 3 at 7"),
+        ("set it to 21", "set it to 21"),
+        ("twenty", "20"),
+        ("close the blinds", "close the blinds"),
+        ("", ""),
+    ],
+)
+def test_with_digits_writes_spelled_numbers_as_digits(text: str, written: str) -> None:
+    assert with_digits(text) == written

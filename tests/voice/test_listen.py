@@ -240,6 +240,63 @@ def test_open_path_prefers_a_close_beam_alternative_the_templates_accept(voice) 
 
 
 @pytest.mark.slow
+def test_open_path_prefers_a_whole_sentence_match_to_a_partial_one(voice) -> None:  # type: ignore[no-untyped-def]
+    pick = voice._pick_open
+    # "Can so do not disturb." matches only as its clause "do not disturb" (turn it on); the
+    # third hypothesis is a whole command and is taken
+    assert voice.assistant.matcher.match("Can so do not disturb.", voice.assistant.now()).how == (
+        "clause"
+    )
+    heard = _heard(
+        "Can so do not disturb.",
+        -0.30,
+        ("Can I so do not disturb.", -0.35),
+        ("Cancel do not disturb.", -0.56),
+    )
+    assert pick(heard) == ("Cancel do not disturb.", 2, None)
+    # a whole match stays first: a later whole match is not preferred to it
+    assert pick(_heard("Cancel do not disturb.", -0.3, ("Can so do not disturb.", -0.35)))[1] == 0
+    # with no whole match among them, the first partial match is used
+    assert (
+        pick(_heard("Er, can so do not disturb.", -0.3, ("Can so do not disturb.", -0.4)))[1] == 0
+    )
+    # a whole match beyond the margin does not count
+    assert pick(_heard("Can so do not disturb.", -0.3, ("Cancel do not disturb.", -0.9)))[1] == 0
+
+
+@pytest.mark.slow
+def test_open_path_takes_an_alternative_the_router_reads_as_its_guess(voice) -> None:  # type: ignore[no-untyped-def]
+    pick = voice._pick_open
+    router = voice.assistant.router
+    # espeak-ng in running water: the best hypothesis is read as do-not-disturb, below the
+    # router's threshold; the third is read as do-not-disturb above it
+    best = "I'm sleeping late. I don't want to end it when I'm parking."
+    third = "I'm sleeping late. I don't want to turn the one parking."
+    weak, clear = router.classify(best), router.classify(third)
+    assert weak.abstained and weak.best == "dnd_on"
+    assert not clear.abstained and clear.best == "dnd_on"
+    heard = _heard(
+        best,
+        -0.5,
+        ("I'm sleeping late. I don't want to end at one parking.", -0.55),
+        (third, -0.6),
+    )
+    assert pick(heard) == (third, 2, None)
+    # not beyond the margin
+    assert pick(_heard(best, -0.5, (third, -1.1)))[1] == 0
+    # an alternative read as another intent is not taken
+    other = "I'm sleeping late. The room is freezing."
+    assert not router.classify(other).abstained and router.classify(other).best == "thermostat_up"
+    assert not voice._matches(other)
+    assert pick(_heard(best, -0.5, (other, -0.6)))[1] == 0
+    # a question the router puts in the pack's out-of-scope class stays a question, whatever
+    # its alternatives sound like ("will it rain tomorrow" / "We'll clean tomorrow.")
+    question = "Will it rain tomorrow."
+    assert router.classify(question).best == "oos"
+    assert pick(_heard(question, -0.4, ("We'll clean tomorrow.", -0.6)))[1] == 0
+
+
+@pytest.mark.slow
 def test_open_path_snaps_a_transcript_no_template_accepts(voice) -> None:  # type: ignore[no-untyped-def]
     pick = voice._pick_open
     # no beam hypothesis is a command; the best sounds like one, with the guest's number
@@ -321,6 +378,38 @@ def test_open_path_rescores_a_transcript_too_far_to_snap(voice, espeak_speech) -
 
 
 @pytest.mark.slow
+def test_rescoring_weighs_the_grammar_paths_command_against_the_candidates(
+    voice, espeak_speech, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # espeak-ng's "thermostat 23 please" in music: Whisper writes "Fervous time to 23 please."
+    # and its beam "Girl, let's tap to 23, please."; near them in sound, "phone us at 23
+    # please" (a wake-up call at 23:00) is within the gap and clear of the other candidates.
+    # The grammar path heard "thermostat twenty three please", not surely enough to skip
+    # Whisper: scored too, in digits, it keeps the wake-up call from being set
+    clip, _ = command_clip(espeak_speech, "thermostat 23 please", noise="music", snr_db=10, seed=33)
+    rescore = voice._rescore
+    seen: list[tuple[list[str], np.ndarray]] = []
+
+    def spy(hypotheses, samples, turn, grammar=None):  # type: ignore[no-untyped-def]
+        seen.append((hypotheses, samples))
+        return rescore(hypotheses, samples, turn, grammar)
+
+    monkeypatch.setattr(voice, "_rescore", spy)
+    turn = _one(voice, clip)
+    assert turn.asr_path in ("open", "grammar") and turn.open is not None
+    assert turn.grammar is not None and "twenty three" in turn.grammar.text
+    scored = dict(turn.open_rescore or ())
+    assert "thermostat 23 please" in scored
+    assert turn.result is not None and turn.result.intent is not None
+    assert turn.result.intent.name == "thermostat_set"
+    assert turn.result.intent.slot_values() == {"degrees": 23}
+    # without the grammar path's command among them, a candidate wins
+    hypotheses, samples = seen[0]
+    alone = rescore(hypotheses, samples, None)
+    assert alone is not None and alone.intent != "thermostat_set"
+
+
+@pytest.mark.slow
 def test_rescoring_leaves_an_out_of_scope_question_as_heard(voice, espeak_speech) -> None:  # type: ignore[no-untyped-def]
     # in fan noise "what time is it in Tokyo" sounds near "what time is a dinner open" (scored,
     # it comes 4.1 below Whisper's own words, 3.9 ahead of the next), but the router reads
@@ -353,10 +442,10 @@ def test_the_packs_prompt_lets_whisper_hear_the_rooms_words(
     voice, espeak_speech, text: str, word: str, intent: str
 ) -> None:  # type: ignore[no-untyped-def]
     clip, _ = command_clip(espeak_speech, text)
-    with whisper_prompt(voice, ""), voice_settings(voice, open_rescore_max_distance=0.0):
+    with whisper_prompt(voice, ""):
         bare = _one(voice, clip)
-    assert word not in bare.transcript.lower().split()
-    assert bare.result is None or bare.result.intent is None
+    assert bare.open is not None
+    assert word not in bare.open.text.lower().replace(",", " ").replace(".", " ").split()
     turn = _one(voice, clip)  # voice.open_prompt: auto
     assert turn.asr_path == "open" and turn.open_snap is None
     assert word in turn.transcript.lower().replace(".", " ").split(), turn.transcript

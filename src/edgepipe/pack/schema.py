@@ -269,8 +269,9 @@ class VoiceSpec(_Model):
     open_rescore_max_gap: float = Field(default=10.0, ge=0)
     """...and the likeliest is used if Whisper finds it at most this much less likely than its
     own transcript (total log-probability)..."""
-    open_rescore_margin: float = Field(default=3.0, ge=0)
-    """...and at least this much likelier than the next candidate sentence."""
+    open_rescore_margin: float = Field(default=4.0, ge=0)
+    """...and at least this much likelier than the likeliest candidate that asks for something
+    else (another intent or other slot values)."""
     open_prompt: str = Field(default="auto", max_length=2000)
     """Whisper's previous text (its ``initial_prompt``), which makes its words the likely ones:
     ``auto`` gives it the first example request of every intent ("Close the blinds. Turn off

@@ -53,6 +53,23 @@ def _numbers(tokens: list[str]) -> list[tuple[int, int, int]]:
     return found
 
 
+def with_digits(text: str) -> str:
+    """``text`` with its spelled-out numbers written as digits ("thermostat twenty three
+    please" -> "thermostat 23 please"), the way a speech recogniser writes them."""
+    tokens = text.split()
+    spans = _numbers(tokens)
+    if not spans:
+        return text
+    out: list[str] = []
+    i = 0
+    for value, start, end in spans:
+        out.extend(tokens[i:start])
+        out.append(str(value))
+        i = end
+    out.extend(tokens[i:])
+    return " ".join(out)
+
+
 class SlotSpotter:
     """Finds a pack's slot values in free text."""
 

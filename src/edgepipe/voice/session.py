@@ -32,6 +32,7 @@ from edgepipe.frames import InputSource, TurnResult
 from edgepipe.pack.schema import VoiceSpec
 from edgepipe.pipeline import Assistant
 from edgepipe.router.classifier import OOS_LABEL, Prediction, clean_text
+from edgepipe.router.slots import with_digits
 from edgepipe.telemetry.store import cache_home
 from edgepipe.voice.asr import (
     GrammarHypothesis,
@@ -423,40 +424,85 @@ class VoiceAssistant:
         opened: OpenHypothesis,
         samples: npt.NDArray[np.int16] | None = None,
         turn: VoiceTurn | None = None,
+        grammar: str | None = None,
     ) -> tuple[str, int, Snap | None]:
-        """What the open path goes on with: ``(text, rank, snap)``.
+        """What the open path goes on with: ``(text, rank, snap)``. ``grammar``: the grammar
+        path's whole command, when it heard one it was not sure enough of to skip Whisper.
 
-        Whisper's best transcript, when a template accepts it. Otherwise the first beam
-        alternative a template accepts that scores within ``open_alternative_margin`` of the
-        best (rank > 0): Whisper tiny often ranks the guest's actual command second ("can you
-        end up some sleepers?" before "can you send up some slippers?"), and the pack's commands
-        break the near-tie. Otherwise the pack sentence the best transcript sounds like
-        (``snap``; "Team me off." -> "tv off"), if one is near and unambiguous. Otherwise, with
-        the utterance's ``samples``, the nearest sentences of the few intents nearest in sound
-        are scored by Whisper beside its own transcript, and the likeliest is taken if Whisper
-        finds it nearly as likely as what it wrote (``_rescore``). A snap of either kind is
-        used only if the learned router reads the transcript as that sentence's intent or as
-        nothing at all (an open request the router reads as something else is left as heard),
-        and the intent is not a high-impact one."""
+        The hypotheses considered are Whisper's best and the beam alternatives whose mean token
+        log-probability is within ``open_alternative_margin`` of it, in beam order:
+
+        1. The first a template accepts as a whole sentence; failing that, the first a template
+           accepts in part (one clause of it, or after spelling correction): the pack's
+           commands break Whisper tiny's near-ties ("can you end up some sleepers?" first,
+           "can you send up some slippers?" second; "Can so do not disturb." matched in part,
+           "Cancel do not disturb." whole). ``rank`` > 0 is an alternative.
+        2. Otherwise the pack sentence the best transcript sounds like (``snap``; "Team me
+           off." -> "tv off"), if one is near and unambiguous.
+        3. Otherwise, with the utterance's ``samples``, the nearest sentences of the few intents
+           nearest in sound to each hypothesis are scored by Whisper beside its own transcript,
+           and the likeliest is taken if Whisper finds it nearly as likely as what it wrote
+           (``_rescore``). The grammar path's command competes with them.
+        4. Otherwise an alternative the learned router reads confidently as the intent it only
+           guesses for the best transcript ("I don't want to end it when I'm parking." below
+           the threshold as do-not-disturb; "...I don't want to turn the one parking." above).
+
+        A snap of either kind is used only if the learned router reads the transcript as that
+        sentence's intent or as nothing at all (an open request the router reads as something
+        else is left as heard), and the intent is not a high-impact one."""
         best = (opened.text, 0, None)
-        if not opened.text or self._matches(opened.text):
+        if not opened.text:
             return best
         spec = self.spec
-        margin = spec.open_alternative_margin
-        for rank, (text, logprob) in enumerate(opened.alternatives, 1):
-            if margin <= 0 or logprob < opened.avg_logprob - margin:
-                break
-            if text and self._matches(text):
-                return text, rank, None
-        if self.snapper is None:
-            return best
-        snap = self.snapper.snap(opened.text) if spec.open_snap_max_distance > 0 else None
-        rescored = False
-        if snap is None and samples is not None and spec.open_rescore_max_distance > 0:
-            snap, rescored = self._rescore(opened.text, samples, turn), True
-        if snap is not None and self._may_snap(opened.text, snap, rescored=rescored):
-            return snap.text, 0, snap
+        ranked = [(0, opened.text)]
+        if spec.open_alternative_margin > 0:
+            floor = opened.avg_logprob - spec.open_alternative_margin
+            ranked += [
+                (rank, text)
+                for rank, (text, logprob) in enumerate(opened.alternatives, 1)
+                if text and logprob >= floor
+            ]
+        hypotheses = [text for _, text in ranked]
+        matching = [k for k, text in enumerate(hypotheses) if self._matches(text)]
+        if matching:
+            whole = [k for k in matching if self.is_complete(hypotheses[k])]
+            k = whole[0] if whole else matching[0]
+            return hypotheses[k], ranked[k][0], None
+        if self.snapper is not None:
+            snap = self.snapper.snap(opened.text) if spec.open_snap_max_distance > 0 else None
+            rescored = False
+            if snap is None and samples is not None and spec.open_rescore_max_distance > 0:
+                snap, rescored = self._rescore(hypotheses, samples, turn, grammar), True
+            if snap is not None and self._may_snap(opened.text, snap, rescored=rescored):
+                return snap.text, 0, snap
+        agreeing = self._agreeing_alternative(hypotheses)
+        if agreeing is not None:
+            return hypotheses[agreeing], ranked[agreeing][0], None
         return best
+
+    def _agreeing_alternative(self, hypotheses: list[str]) -> int | None:
+        """The index of the first alternative the router reads above its threshold as the intent
+        it reads the best hypothesis as below it. Not when the best hypothesis is in the pack's
+        out-of-scope class: an alternative of a question is not a command."""
+        router = self.assistant.router
+        if router is None or len(hypotheses) < 2:
+            return None
+        reading = router.classify(hypotheses[0])
+        if not reading.abstained or reading.best == OOS_LABEL:
+            return None
+        for k, text in enumerate(hypotheses[1:], 1):
+            other = router.classify(text)
+            if not other.abstained and other.best == reading.best:
+                log.info(
+                    "open path: %r (%s %.2f) read as %r (%.2f)",
+                    hypotheses[0],
+                    reading.best,
+                    reading.confidence,
+                    text,
+                    other.confidence,
+                )
+                return k
+        return None
 
     def _may_snap(
         self,
@@ -486,41 +532,59 @@ class VoiceAssistant:
         return prediction.abstained or prediction.best == snap.intent
 
     def _rescore(
-        self, heard: str, samples: npt.NDArray[np.int16], turn: VoiceTurn | None
+        self,
+        hypotheses: list[str],
+        samples: npt.NDArray[np.int16],
+        turn: VoiceTurn | None,
+        grammar: str | None = None,
     ) -> Snap | None:
         """The candidate sentence Whisper finds likeliest for ``samples``, if it is at most
-        ``open_rescore_max_gap`` less likely than Whisper's own transcript ``heard`` and at
-        least ``open_rescore_margin`` likelier than the next candidate ("Let some date I do."
-        -> "let some daylight in"). Candidates: the nearest sentence of each of the
-        ``_RESCORE_CANDIDATES`` intents nearest in sound, within
-        ``open_rescore_max_distance``, that the templates accept."""
+        ``open_rescore_max_gap`` less likely than Whisper's own transcript ``hypotheses[0]`` and
+        at least ``open_rescore_margin`` likelier than the likeliest candidate that asks for
+        something else ("Let some date I do." -> "let some daylight in"). Candidates: for each
+        hypothesis (the best and the beam's close alternatives), the nearest sentence of each
+        of the ``_RESCORE_CANDIDATES`` intents nearest to it in sound, within
+        ``open_rescore_max_distance``, that the templates accept; and ``grammar``, the
+        grammar path's whole command, with its numbers in digits as Whisper writes them (a
+        candidate found in Whisper's words does not replace the grammar path's command unless
+        Whisper prefers it by the margin: "phone us at 23 please" for "thermostat 23 please")."""
         assert self.snapper is not None
         spec = self.spec
         snapper = self.snapper
-        nearest = snapper.nearest(heard, _RESCORE_CANDIDATES, spec.open_rescore_max_distance)
-        candidates = [
-            dataclasses.replace(snap, text=snapper.said_around(snap.text, heard))
-            for snap in nearest
-            if self._matches(snap.text)
-        ]
+        heard = hypotheses[0]
+        candidates: dict[str, Snap] = {}
+        for text in hypotheses:
+            for snap in snapper.nearest(text, _RESCORE_CANDIDATES, spec.open_rescore_max_distance):
+                sentence = snapper.said_around(snap.text, text)
+                if sentence not in candidates and self._matches(snap.text):
+                    candidates[sentence] = dataclasses.replace(snap, text=sentence)
         own = _plain(heard)
         if not candidates or not own:
             return None
+        if grammar:
+            said = with_digits(grammar)
+            asks = self._asks(said)
+            if said not in candidates and asks is not None:
+                candidates[said] = Snap(said, asks[0], 0.0, 0)
+        found = list(candidates.values())
         # whichever candidate won, none could be used: spare Whisper the work
         router = self.assistant.router
         reading = router.classify(heard) if router is not None else None
-        if not any(self._may_snap(heard, c, rescored=True, prediction=reading) for c in candidates):
+        if not any(self._may_snap(heard, c, rescored=True, prediction=reading) for c in found):
             return None
         started = time.perf_counter()
-        scores = self.whisper.sentence_scores(samples, [own, *(c.text for c in candidates)])
+        scores = self.whisper.sentence_scores(samples, [own, *(c.text for c in found)])
         if turn is not None:
             turn.stages_ms["open_rescore"] = (time.perf_counter() - started) * 1000
-            turn.open_rescore = tuple(
-                zip([own, *(c.text for c in candidates)], scores, strict=True)
-            )
-        order = sorted(range(len(candidates)), key=lambda i: -scores[i + 1])
+            turn.open_rescore = tuple(zip([own, *(c.text for c in found)], scores, strict=True))
+        order = sorted(range(len(found)), key=lambda i: -scores[i + 1])
         top = scores[order[0] + 1]
-        runner_up = scores[order[1] + 1] if len(order) > 1 else -math.inf
+        asks = self._asks(found[order[0]].text)
+        # two wordings of one command do not compete ("crank a heating up", "bring the
+        # heating up"): the margin is to the likeliest candidate that asks for something else
+        runner_up = next(
+            (scores[i + 1] for i in order[1:] if self._asks(found[i].text) != asks), -math.inf
+        )
         if (
             scores[0] - top > spec.open_rescore_max_gap
             or top - runner_up < spec.open_rescore_margin
@@ -530,10 +594,18 @@ class VoiceAssistant:
             "open path: %r (%.2f) rescored as %r (%.2f)",
             heard,
             scores[0],
-            candidates[order[0]].text,
+            found[order[0]].text,
             top,
         )
-        return candidates[order[0]]
+        return found[order[0]]
+
+    def _asks(self, text: str) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+        """What the template match of ``text`` asks for: its intent and slot values."""
+        match = self.assistant.matcher.match(text, self.assistant.now()).match
+        if match is None:
+            return None
+        values = match.slot_values()
+        return match.name, tuple(sorted((k, str(v)) for k, v in values.items()))
 
     # ------------------------------------------------------------------ a finished utterance
 
@@ -556,8 +628,11 @@ class VoiceAssistant:
             opened = self.whisper.transcribe(samples)
             turn.open = opened
             stages["open_asr"] = opened.ms
+            heard_command = hyp.text and hyp.ratio >= _GRAMMAR_FLOOR and self.is_complete(hyp.text)
             started = time.perf_counter()
-            text, turn.open_rank, turn.open_snap = self._pick_open(opened, samples, turn)
+            text, turn.open_rank, turn.open_snap = self._pick_open(
+                opened, samples, turn, hyp.text if heard_command else None
+            )
             stages["open_pick"] = (time.perf_counter() - started) * 1000
             words = [w for w in text.split() if any(c.isalnum() for c in w)]
             # how clearly Whisper heard the audio at all: its best hypothesis's score; words
@@ -569,7 +644,6 @@ class VoiceAssistant:
                 and opened.avg_logprob >= floor
                 and opened.no_speech_prob < 0.6
             )
-            heard_command = hyp.text and hyp.ratio >= _GRAMMAR_FLOOR and self.is_complete(hyp.text)
             if confident and (not heard_command or command):
                 transcript, turn.asr_path = text, "open"
             elif heard_command:
