@@ -390,9 +390,9 @@ def test_rescoring_weighs_the_grammar_paths_command_against_the_candidates(
     rescore = voice._rescore
     seen: list[tuple[list[str], np.ndarray]] = []
 
-    def spy(hypotheses, samples, turn, grammar=None):  # type: ignore[no-untyped-def]
+    def spy(hypotheses, samples, turn, grammar=None, reading=None):  # type: ignore[no-untyped-def]
         seen.append((hypotheses, samples))
-        return rescore(hypotheses, samples, turn, grammar)
+        return rescore(hypotheses, samples, turn, grammar, reading)
 
     monkeypatch.setattr(voice, "_rescore", spy)
     turn = _one(voice, clip)

@@ -28,11 +28,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edgepipe.frames import InputSource, IntentMatch, TurnResult
+from edgepipe.frames import InputSource, TurnResult
 from edgepipe.pack.schema import VoiceSpec
 from edgepipe.pipeline import Assistant
 from edgepipe.router.classifier import OOS_LABEL, Prediction, clean_text
 from edgepipe.router.slots import with_digits
+from edgepipe.router.templates import TemplateResult
 from edgepipe.telemetry.store import cache_home
 from edgepipe.voice.asr import (
     GrammarHypothesis,
@@ -223,7 +224,7 @@ class VoiceAssistant:
         self.wake = wake
         self.vad = SileroScorer()
         self._complete_cache: dict[str, bool] = {}
-        self._turn_matches: dict[str, IntentMatch | None] = {}
+        self._turn_matches: dict[str, TemplateResult] = {}
         self.wakes_dropped: list[tuple[float, float]] = []
         """(seconds into the stream, score) of each wake the check dropped, this stream."""
 
@@ -418,14 +419,14 @@ class VoiceAssistant:
 
     def _matches(self, text: str) -> bool:
         """Whether any template matches ``text`` (exact or not)."""
-        return self._match(text) is not None
+        return self._match(text).match is not None
 
-    def _match(self, text: str) -> IntentMatch | None:
-        """The template match of ``text``, kept for the turn being decided (the open path asks
-        about one sentence several times: does it match, may it be used, what does it ask)."""
+    def _match(self, text: str) -> TemplateResult:
+        """The template matcher's result for ``text``, kept for the turn being decided (the open
+        path asks about one sentence several times: does it match, whole or in part, may it be
+        used, what does it ask)."""
         if text not in self._turn_matches:
-            found = self.assistant.matcher.match(text, self.assistant.now()).match
-            self._turn_matches[text] = found
+            self._turn_matches[text] = self.assistant.matcher.match(text, self.assistant.now())
         return self._turn_matches[text]
 
     def _pick_open(
@@ -473,31 +474,42 @@ class VoiceAssistant:
                 if text and logprob >= floor
             ]
         hypotheses = [text for _, text in ranked]
-        matching = [k for k, text in enumerate(hypotheses) if self._matches(text)]
-        if matching:
-            whole = [k for k in matching if self.is_complete(hypotheses[k])]
-            k = whole[0] if whole else matching[0]
-            return hypotheses[k], ranked[k][0], None
+        partial: int | None = None
+        for k, text in enumerate(hypotheses):
+            found = self._match(text)
+            if found.match is None:
+                continue
+            if found.how == "exact":
+                return text, ranked[k][0], None
+            if partial is None:
+                partial = k
+        if partial is not None:
+            return hypotheses[partial], ranked[partial][0], None
+        router = self.assistant.router
+        reading = router.classify(opened.text) if router is not None else None
         if self.snapper is not None:
             snap = self.snapper.snap(opened.text) if spec.open_snap_max_distance > 0 else None
             rescored = False
             if snap is None and samples is not None and spec.open_rescore_max_distance > 0:
-                snap, rescored = self._rescore(hypotheses, samples, turn, grammar), True
-            if snap is not None and self._may_snap(opened.text, snap, rescored=rescored):
+                snap, rescored = self._rescore(hypotheses, samples, turn, grammar, reading), True
+            if snap is not None and self._may_snap(
+                opened.text, snap, rescored=rescored, prediction=reading
+            ):
                 return snap.text, 0, snap
-        agreeing = self._agreeing_alternative(hypotheses)
+        agreeing = self._agreeing_alternative(hypotheses, reading)
         if agreeing is not None:
             return hypotheses[agreeing], ranked[agreeing][0], None
         return best
 
-    def _agreeing_alternative(self, hypotheses: list[str]) -> int | None:
+    def _agreeing_alternative(
+        self, hypotheses: list[str], reading: Prediction | None
+    ) -> int | None:
         """The index of the first alternative the router reads above its threshold as the intent
-        it reads the best hypothesis as below it. Not when the best hypothesis is in the pack's
-        out-of-scope class: an alternative of a question is not a command."""
+        it reads the best hypothesis as below it (``reading``). Not when the best hypothesis is
+        in the pack's out-of-scope class: an alternative of a question is not a command."""
         router = self.assistant.router
-        if router is None or len(hypotheses) < 2:
+        if router is None or reading is None or len(hypotheses) < 2:
             return None
-        reading = router.classify(hypotheses[0])
         if not reading.abstained or reading.best == OOS_LABEL:
             return None
         for k, text in enumerate(hypotheses[1:], 1):
@@ -547,6 +559,7 @@ class VoiceAssistant:
         samples: npt.NDArray[np.int16],
         turn: VoiceTurn | None,
         grammar: str | None = None,
+        reading: Prediction | None = None,
     ) -> Snap | None:
         """The candidate sentence Whisper finds likeliest for ``samples``, if it is at most
         ``open_rescore_max_gap`` less likely than Whisper's own transcript ``hypotheses[0]`` and
@@ -557,13 +570,15 @@ class VoiceAssistant:
         ``open_rescore_max_distance``, that the templates accept; and ``grammar``, the
         grammar path's whole command, with its numbers in digits as Whisper writes them (a
         candidate found in Whisper's words does not replace the grammar path's command unless
-        Whisper prefers it by the margin: "phone us at 23 please" for "thermostat 23 please")."""
+        Whisper prefers it by the margin: "phone us at 23 please" for "thermostat 23 please").
+        ``reading``: the router's reading of Whisper's best words, if at hand."""
         assert self.snapper is not None
         spec = self.spec
         snapper = self.snapper
         heard = hypotheses[0]
         router = self.assistant.router
-        reading = router.classify(heard) if router is not None else None
+        if reading is None and router is not None:
+            reading = router.classify(heard)
         if reading is not None and reading.best == OOS_LABEL:
             # only the router's best in-scope guess could be used (``_may_snap``): look for it
             # near Whisper's best words alone, which spares ~30 ms of alignment per alternative
@@ -618,7 +633,7 @@ class VoiceAssistant:
 
     def _asks(self, text: str) -> tuple[str, tuple[tuple[str, str], ...]] | None:
         """What the template match of ``text`` asks for: its intent and slot values."""
-        match = self._match(text)
+        match = self._match(text).match
         if match is None:
             return None
         values = match.slot_values()
