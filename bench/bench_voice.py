@@ -22,6 +22,9 @@ setting was chosen on, for an A/B check of a change with ``--set`` (docs/voice.m
   clips through the whole pipeline in push-to-talk mode: handlers executed must be 0.
 * ASR real-time factors: grammar path (pocketsphinx, whole utterance) and open path (Whisper
   tiny.en) with the trimmed window and with the full 30 s window, on the same clean commands.
+* Reply synthesis: Piper's first audio and whole reply, streamed in pieces (the assistant's
+  voice) against a sentence at a time (Piper's own ``synthesize``), on the replies to the
+  commands, in turn in one process.
 
 The local model and the cloud are off: this measures the voice front end and the rules tier.
 """
@@ -207,6 +210,44 @@ def cli_listen(fixtures: Any) -> dict[str, Any]:
         "intent": turn["intent"],
         "asr_path": turn["asr_path"],
     }
+
+
+def reply_synthesis(assistant: Any, lines: list[dict[str, Any]], threads: int) -> dict[str, Any]:
+    """Piper's first audio and whole reply, streamed against a sentence at a time, on the
+    replies to ``lines``: p50/p95 ms and the ratio of the medians (streamed / whole)."""
+    from edgepipe.voice.tts import PiperSynthesizer
+
+    synths = {
+        "streamed": PiperSynthesizer(threads=threads),
+        "whole_sentence": PiperSynthesizer(threads=threads, stream=False),
+    }
+    replies: list[str] = []
+    for row in lines:
+        assistant._pending = None
+        reply = assistant.handle_text(row["text"]).reply.text
+        if reply not in replies:
+            replies.append(reply)
+    first: dict[str, list[float]] = {name: [] for name in synths}
+    total: dict[str, list[float]] = {name: [] for name in synths}
+    for synth in synths.values():
+        synth.warm_up()
+    for reply in replies:
+        for name, synth in synths.items():
+            time.sleep(0.05)  # let the other voice's threads go quiet
+            started = time.perf_counter()
+            stream = iter(synth.synthesize(reply))
+            next(stream)
+            first[name].append((time.perf_counter() - started) * 1000)
+            for _ in stream:
+                pass
+            total[name].append((time.perf_counter() - started) * 1000)
+    out: dict[str, Any] = {"n_replies": len(replies)}
+    for name in synths:
+        out[name] = {"first_audio": summary(first[name]), "whole_reply": summary(total[name])}
+    out["first_audio_ratio_p50"] = round(
+        statistics.median(first["streamed"]) / statistics.median(first["whole_sentence"]), 2
+    )
+    return out
 
 
 def main() -> None:
@@ -410,6 +451,9 @@ def main() -> None:
     results["asr_rtf"] = {k: round(statistics.median(v), 3) for k, v in rtf.items()}
     results["whisper_wer_40_commands"] = {k: round(v / said_words, 3) for k, v in errors.items()}
     print("rtf", results["asr_rtf"], results["whisper_wer_40_commands"], flush=True)
+
+    results["tts_ms"] = reply_synthesis(assistant, lines, pack.spec.voice.tts_threads)
+    print("tts", results["tts_ms"], flush=True)
 
     # false wakes: speech without the wake word + noise
     minutes = args.false_wake_minutes

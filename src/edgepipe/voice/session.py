@@ -271,7 +271,8 @@ class VoiceAssistant:
         parts = list(self.tts.synthesize("Turn on the lights in the bedroom, please."))
         if parts:
             speech = resample(np.concatenate(parts), int(self.tts.sample_rate), SAMPLE_RATE)
-            self.grammar.prime((np.clip(speech, -1, 1) * 20000).astype(np.int16).tobytes())
+            speech = speech / max(float(np.max(np.abs(speech))), 1e-6)  # whatever the voice's gain
+            self.grammar.prime((speech * 20000).astype(np.int16).tobytes())
 
     # ------------------------------------------------------------------ streaming
 
