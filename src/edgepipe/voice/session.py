@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,6 +226,9 @@ class VoiceAssistant:
         self._complete_cache: dict[str, bool] = {}
         self._turn_matches: dict[str, TemplateResult] = {}
         self.wakes_dropped: list[tuple[float, float]] = []
+        self.reply_sink: Callable[[npt.NDArray[np.float32], int], None] | None = None
+        """Called with each piece of a reply's audio (and its rate) as soon as it is
+        synthesized, e.g. :meth:`edgepipe.voice.playback.Speaker.play`."""
         """(seconds into the stream, score) of each wake the check dropped, this stream."""
 
     @classmethod
@@ -752,15 +755,18 @@ class VoiceAssistant:
             return
         started = time.perf_counter()
         parts: list[npt.NDArray[np.float32]] = []
-        for sentence in self.tts.synthesize(turn.response):
+        rate = int(self.tts.sample_rate)
+        for piece in self.tts.synthesize(turn.response):
             if not parts:
                 now = time.perf_counter()
                 turn.first_audio_ms = (now - decided) * 1000
                 turn.stages_ms["tts_first"] = (now - started) * 1000
-            parts.append(sentence)
+            parts.append(piece)
+            if self.reply_sink is not None:
+                self.reply_sink(piece, rate)
         turn.stages_ms["tts_total"] = (time.perf_counter() - started) * 1000
         turn.tts_voice = str(getattr(self.tts, "last_used", getattr(self.tts, "name", "")))
-        turn.reply_rate = int(self.tts.sample_rate)
+        turn.reply_rate = rate
         turn.reply_audio = np.concatenate(parts) if parts else None
 
 

@@ -15,9 +15,11 @@ the caller can play (or send) the start of the reply while the rest is still bei
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -74,6 +76,8 @@ against 9.1-10.3 s), for half the wait before the first sample."""
 STREAM_CONTEXT_FRAMES = 12
 """Latent frames of context decoded on each side of a piece and cut away: with 12 the pieces
 join to within 2e-6 of the sentence decoded whole (8: 1e-3, 4: 0.04 on a 0.55 peak)."""
+SPLIT_VERSION = 1
+"""Bump when the way the voice is split changes (the cached halves are then split again)."""
 STREAM_GAIN = 1.25
 """Gain on the streamed voice's raw output. Piper scales each sentence to a peak of 1, which
 needs the whole sentence before its first sample; the raw peaks of the hotel pack's 70 reply
@@ -273,16 +277,54 @@ class _StreamingDecoder:
         self.inputs = inputs
 
     @classmethod
-    def load(cls, model_path: Path, threads: int | None) -> _StreamingDecoder | None:
+    def load(
+        cls, model_path: Path, threads: int | None, cache_dir: Path | None = None
+    ) -> _StreamingDecoder | None:
         """The split voice, or ``None`` when the graph has no single-input, single-output
-        decoder to split at (the voice is then synthesized a sentence at a time)."""
+        decoder to split at (the voice is then synthesized a sentence at a time). The two
+        halves are written once to ``cache_dir`` (default: edgepipe's model cache) and loaded
+        from there: splitting in memory held the graph four times over (+200 MB peak RSS)."""
+        count = threads if threads is not None else 0
+        halves = cls._cached(model_path, cache_dir)
+        if halves is None:
+            return None
+        front_path, decoder_path = halves
+        try:
+            front, decoder = _session(front_path, count), _session(decoder_path, count)
+        except Exception as exc:  # a damaged cache entry is rebuilt, not trusted
+            _LOGGER.warning(
+                "split Piper voice in %s unreadable (%s): splitting again", front_path.parent, exc
+            )
+            front_path.unlink(missing_ok=True)
+            decoder_path.unlink(missing_ok=True)
+            halves = cls._cached(model_path, cache_dir)
+            if halves is None:
+                return None
+            front, decoder = _session(halves[0], count), _session(halves[1], count)
+        latent = decoder.get_inputs()[0].name
+        return cls(front, decoder, latent, {i.name for i in front.get_inputs()})
+
+    @classmethod
+    def _cached(cls, model_path: Path, cache_dir: Path | None) -> tuple[Path, Path] | None:
+        """The halves' files, split now if they are not in the cache yet."""
+        if cache_dir is None:
+            from edgepipe.telemetry.store import cache_home
+
+            cache_dir = cache_home() / "models"
+        stat = model_path.stat()
+        digest = hashlib.sha256(
+            f"{SPLIT_VERSION}:{model_path.name}:{stat.st_size}".encode()
+        ).hexdigest()[:12]
+        folder = cache_dir / f"piper-split-{model_path.stem}-{digest}"
+        front_path, decoder_path = folder / "front.onnx", folder / "decoder.onnx"
+        if front_path.is_file() and decoder_path.is_file():
+            return front_path, decoder_path
         try:
             import onnx
             from onnx.utils import Extractor
         except ImportError:
             _LOGGER.info("onnx is not installed: Piper synthesizes whole sentences")
             return None
-
         model = onnx.load(str(model_path))
         graph = model.graph
         decoder = [n for n in graph.node if n.name.startswith(cls.DECODER)]
@@ -297,17 +339,20 @@ class _StreamingDecoder:
             _LOGGER.info("%s: no decoder to stream; whole sentences instead", model_path.name)
             return None
         (latent,), (audio,) = entering, leaving
-        inputs = [i.name for i in graph.input]
         extractor = Extractor(model)
-        front = extractor.extract_model(inputs, [latent])
-        tail = extractor.extract_model([latent], [audio])
-        count = threads if threads is not None else 0
-        return cls(
-            _session(front.SerializeToString(), count),
-            _session(tail.SerializeToString(), count),
-            latent,
-            set(inputs),
-        )
+        folder.mkdir(parents=True, exist_ok=True)
+        _LOGGER.info("splitting the Piper voice %s at its decoder (once)", model_path.name)
+        for path, ins, outs in (
+            (front_path, [i.name for i in graph.input], [latent]),
+            (decoder_path, [latent], [audio]),
+        ):
+            tmp = path.with_suffix(f".tmp.{os.getpid()}")
+            try:
+                onnx.save(extractor.extract_model(ins, outs), str(tmp))
+                tmp.replace(path)  # atomic: concurrent loaders each write their own file
+            finally:
+                tmp.unlink(missing_ok=True)
+        return front_path, decoder_path
 
     def latent(
         self, phoneme_ids: list[int], scales: npt.NDArray[np.float32], speaker: int | None
@@ -343,7 +388,7 @@ class _StreamingDecoder:
             start = stop
 
 
-def _session(graph: bytes, threads: int) -> Any:
+def _session(graph: Path, threads: int) -> Any:
     """A CPU session with ``threads`` intra-op threads (0: onnxruntime's default) that do not
     spin after a run: the two halves of the voice run one after the other, and a half's
     threads spinning on both cores while the other half runs made a sentence 1.7x slower."""
@@ -354,7 +399,9 @@ def _session(graph: bytes, threads: int) -> Any:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        str(graph), sess_options=options, providers=["CPUExecutionProvider"]
+    )
 
 
 def _seeded_graph(model_path: Path, seed: int) -> bytes:
