@@ -391,7 +391,7 @@ class _StreamingDecoder:
 def _session(graph: Path, threads: int) -> Any:
     """A CPU session with ``threads`` intra-op threads (0: onnxruntime's default) that do not
     spin after a run: the two halves of the voice run one after the other, and a half's
-    threads spinning on both cores while the other half runs made a sentence 1.7x slower."""
+    threads spinning on both cores while the other half runs made the first sample 1.8x slower."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
