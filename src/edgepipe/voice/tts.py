@@ -91,13 +91,14 @@ class PiperSynthesizer:
     than by ``PiperVoice.load``, which always uses default session options); ``None`` keeps
     onnxruntime's default of one thread per physical core.
 
-    Streaming (the default without ``seed``): the voice's graph is split in two at its waveform
-    decoder (HiFi-GAN, about two thirds of the time). The first part turns the sentence into
-    latent frames; the decoder then runs on :data:`STREAM_FIRST_FRAMES` frames, then
-    :data:`STREAM_FRAMES` at a time, each with :data:`STREAM_CONTEXT_FRAMES` frames of context
-    either side, and every piece is yielded as it is ready. The audio is the same as the whole
-    sentence's up to the scale (:data:`STREAM_GAIN` instead of Piper's per-sentence peak
-    normalisation). A graph without a recognisable decoder is synthesized a sentence at a time.
+    Streaming (without ``seed``, unless ``stream=False``): the voice's graph is split in two at
+    its waveform decoder (HiFi-GAN, about two thirds of the time). The first part turns the
+    sentence into latent frames; the decoder then runs on :data:`STREAM_FIRST_FRAMES` frames,
+    then :data:`STREAM_FRAMES` at a time, each with :data:`STREAM_CONTEXT_FRAMES` frames of
+    context either side, and every piece is yielded as it is ready. The audio is the same as
+    the whole sentence's up to the scale (:data:`STREAM_GAIN` instead of Piper's per-sentence
+    peak normalisation). The halves are cached on disk (:meth:`_StreamingDecoder.load`). A
+    graph without a recognisable decoder is synthesized a sentence at a time.
 
     Piper draws its noise inside the ONNX graph (two ``RandomNormalLike`` nodes, unseeded), so
     the same text comes out a little different each time (49,664 and 50,176 samples). With
