@@ -256,6 +256,7 @@ def listen(
     replies: list[Any] = []
     rate_out = 0
     player: Speaker | None = None
+    interrupted = False
     try:
         voice = VoiceAssistant.from_assistant(assistant)
         if audio is not None and audio.clipped:
@@ -289,12 +290,13 @@ def listen(
     except EdgepipeError as exc:
         _fail(str(exc), code=exc.code, exit_code=EXIT_FAILED, as_json=as_json)
     except KeyboardInterrupt:
-        pass
+        interrupted = True
     finally:
         if store is not None:
             store.close()
         if player is not None:
-            player.drain(timeout_s=30)  # let the last reply finish
+            if not interrupted:
+                player.drain(timeout_s=30)  # let the last reply finish
             player.close()
             if player.error is not None:
                 err.print(f"[yellow]warning:[/] replies were not played: {player.error}")

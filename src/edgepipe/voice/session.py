@@ -226,10 +226,10 @@ class VoiceAssistant:
         self._complete_cache: dict[str, bool] = {}
         self._turn_matches: dict[str, TemplateResult] = {}
         self.wakes_dropped: list[tuple[float, float]] = []
+        """(seconds into the stream, score) of each wake the check dropped, this stream."""
         self.reply_sink: Callable[[npt.NDArray[np.float32], int], None] | None = None
         """Called with each piece of a reply's audio (and its rate) as soon as it is
         synthesized, e.g. :meth:`edgepipe.voice.playback.Speaker.play`."""
-        """(seconds into the stream, score) of each wake the check dropped, this stream."""
 
     @classmethod
     def from_assistant(
