@@ -285,13 +285,12 @@ class _StreamingDecoder:
         decoder to split at (the voice is then synthesized a sentence at a time). The two
         halves are written once to ``cache_dir`` (default: edgepipe's model cache) and loaded
         from there: splitting in memory held the graph four times over (+200 MB peak RSS)."""
-        count = threads if threads is not None else 0
         halves = cls._cached(model_path, cache_dir)
         if halves is None:
             return None
         front_path, decoder_path = halves
         try:
-            front, decoder = _session(front_path, count), _session(decoder_path, count)
+            front, decoder = _halves(front_path, decoder_path, threads)
         except Exception as exc:  # a damaged cache entry is rebuilt, not trusted
             _LOGGER.warning(
                 "split Piper voice in %s unreadable (%s): splitting again", front_path.parent, exc
@@ -301,7 +300,7 @@ class _StreamingDecoder:
             halves = cls._cached(model_path, cache_dir)
             if halves is None:
                 return None
-            front, decoder = _session(halves[0], count), _session(halves[1], count)
+            front, decoder = _halves(*halves, threads)
         latent = decoder.get_inputs()[0].name
         return cls(front, decoder, latent, {i.name for i in front.get_inputs()})
 
@@ -389,19 +388,13 @@ class _StreamingDecoder:
             start = stop
 
 
-def _session(graph: Path, threads: int) -> Any:
-    """A CPU session with ``threads`` intra-op threads (0: onnxruntime's default) that do not
-    spin after a run: the two halves of the voice run one after the other, and a half's
-    threads spinning on both cores while the other half runs made the first sample 1.8x slower."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(
-        str(graph), sess_options=options, providers=["CPUExecutionProvider"]
+def _halves(front: Path, decoder: Path, threads: int | None) -> tuple[Any, Any]:
+    """Sessions for the two halves whose threads do not spin after a run: the halves run one
+    after the other, and a half's threads spinning on both cores while the other half ran made
+    the first sample 1.8x slower."""
+    return (
+        cpu_session(front, threads=threads, spin=False),
+        cpu_session(decoder, threads=threads, spin=False),
     )
 
 
