@@ -6,7 +6,7 @@ wake phrase?), then the VAD endpointer with the grammar path decoding alongside.
 the endpointer ends the utterance it decides the transcript (grammar path if it heard a whole
 command confidently, else Whisper; neither confident -> "could you repeat that?"), runs the
 ordinary text turn (:meth:`edgepipe.pipeline.Assistant.handle_text`), and synthesises the reply
-sentence by sentence.
+in pieces, first sentence first, handing each to ``reply_sink`` (a speaker) as it is ready.
 
 ``end_of_speech_to_first_audio`` is what the guest feels: audio time from the last voiced
 frame to the moment the endpointer decided, plus any processing backlog the stream had built
