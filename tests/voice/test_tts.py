@@ -232,6 +232,11 @@ def test_espeak_missing_binary_names_the_package(monkeypatch: pytest.MonkeyPatch
 # --- fallback --------------------------------------------------------------------------------
 
 
+def _produced(synth: FallbackSynthesizer, text: str) -> list[tuple[str, int]]:
+    """(backend, samples) of each piece, in order."""
+    return [(synth.last_used, len(audio)) for audio in synth.synthesize(text)]
+
+
 def test_fallback_takes_over_for_the_failing_sentence_and_the_rest(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -240,10 +245,8 @@ def test_fallback_takes_over_for_the_failing_sentence_and_the_rest(
     synth = FallbackSynthesizer(primary, fallback)
     assert isinstance(synth, Synthesizer)
 
-    produced: list[tuple[str, int]] = []
     with caplog.at_level(logging.WARNING):
-        for audio in synth.synthesize("Sentence one. Sentence two. Sentence three."):
-            produced.append((synth.last_used, len(audio)))
+        produced = _produced(synth, "Sentence one. Sentence two. Sentence three.")
 
     assert produced == [
         ("primary", 1600),
@@ -287,10 +290,8 @@ def test_fallback_passes_pieces_on_and_restarts_a_sentence_cut_short(
     primary = PiecesThenFail("primary", 16000, fail_on="two")
     fallback = FakeSynth("fallback", 16000)
     synth = FallbackSynthesizer(primary, fallback)
-    produced: list[tuple[str, int]] = []
     with caplog.at_level(logging.WARNING):
-        for audio in synth.synthesize("Sentence one. Sentence two. Sentence three."):
-            produced.append((synth.last_used, len(audio)))
+        produced = _produced(synth, "Sentence one. Sentence two. Sentence three.")
     assert produced == [
         ("primary", 100),  # sentence one
         ("primary", 100),  # sentence two, its first pieces ...
