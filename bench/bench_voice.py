@@ -299,6 +299,8 @@ def main() -> None:
     wake_kept: dict[str, list[bool]] = {}
     breakdown: dict[str, list[float]] = {}
     rescore_ms: list[float] = []
+    second_ms: list[float] = []
+    second_used = 0
     for vname, fx in voices.items():
         success[vname] = {}
         for snr in snrs:
@@ -339,6 +341,11 @@ def main() -> None:
                 if turn and turn.open_rescore is not None:
                     counts["rescored"] = counts.get("rescored", 0) + 1
                     rescore_ms.append(turn.stages_ms["open_rescore"])
+                if turn and turn.open_second is not None and turn.open is not None:
+                    counts["second_pass"] = counts.get("second_pass", 0) + 1
+                    second_ms.append(turn.stages_ms["open_second_pass"])
+                    # the text used came from the second beam
+                    second_used += turn.open_rank > len(turn.open.alternatives)
                 if turn and snr is None and good:
                     latency = turn.latency_from(meta["speech_end_s"])
                     if latency is not None:
@@ -389,6 +396,8 @@ def main() -> None:
     results["asr_paths"] = paths
     # Whisper scoring the pack sentences near its transcript (every voice and noise level)
     results["open_rescore_ms"] = summary(rescore_ms)
+    # Whisper's second decode, after the grammar path's words (every voice and noise level)
+    results["open_second_pass"] = {"used": second_used, "ms": summary(second_ms)}
     results["latency_ms"] = {
         "grammar_path": summary(grammar_latency),
         "open_path": summary(open_latency),

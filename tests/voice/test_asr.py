@@ -249,3 +249,24 @@ def test_sentence_scores_prefer_the_reading_the_audio_says(  # type: ignore[no-u
     assert whisper.sentence_scores(np.zeros(0, dtype=np.int16), ["a", "b"]) == [-np.inf] * 2
     assert whisper.sentence_scores(np.zeros(8000, dtype=np.int16), []) == []
     assert whisper.sentence_scores(np.zeros(8000, dtype=np.int16), [" . "])[0] == -np.inf
+
+
+@pytest.mark.slow
+def test_whisper_decodes_one_encoding_again_with_context(voice, speech) -> None:  # type: ignore[no-untyped-def]
+    whisper = voice.whisper
+    pcm = speech("Could you recommend a nice restaurant nearby?")
+    audio = whisper.encode(pcm)
+    assert audio.frames > 0 and audio.window >= audio.frames
+    # the same decode from a ready encoding as from the samples
+    ready, fresh = whisper.transcribe(pcm, audio=audio), whisper.transcribe(pcm)
+    assert (ready.text, ready.alternatives) == (fresh.text, fresh.alternatives)
+    assert ready.avg_logprob == pytest.approx(fresh.avg_logprob)
+    # context is said just before the audio: it ends the previous text, and a long prompt
+    # gives way at its start
+    prompt = whisper.prompt
+    tail = whisper.model.hf_tokenizer.encode(" Close the blinds.", add_special_tokens=False).ids
+    ids = whisper._context_ids("towels " * 1000 + "Close the blinds.")
+    assert len(ids) == 1 + PROMPT_MAX_TOKENS and ids[-len(tail) :] == tail
+    again = whisper.transcribe(pcm, audio=audio, context="Could you recommend a nice restaurant.")
+    assert whisper.prompt == prompt
+    assert "restaurant" in again.text.lower()

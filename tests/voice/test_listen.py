@@ -344,9 +344,11 @@ def test_robotic_voice_command_snapped_and_accepted_below_the_free_text_floor(
     voice, espeak_speech
 ) -> None:  # type: ignore[no-untyped-def]
     # espeak-ng's "set the AC to 24": without the pack's prompt Whisper tiny hears "Set the seat
-    # at 24." at about -1.05, below the free-text floor (-1.0); the snapped command needs -1.5
+    # at 24." at about -1.05, below the free-text floor (-1.0); the snapped command needs -1.5.
+    # (After the grammar path's words Whisper writes "Set the heat at 24." itself: the second
+    # beam is off here, to see the snap.)
     clip, _ = command_clip(espeak_speech, "set the AC to 24")
-    with whisper_prompt(voice, ""):
+    with whisper_prompt(voice, ""), voice_settings(voice, open_grammar_context=False):
         turn = _one(voice, clip)
     assert turn.asr_path == "open" and turn.open is not None
     assert turn.open.avg_logprob < voice.spec.open_min_logprob
@@ -372,15 +374,17 @@ def voice_settings(voice: VoiceAssistant, **changes: object) -> Iterator[None]:
 @pytest.mark.slow
 def test_open_path_rescores_a_transcript_too_far_to_snap(voice, espeak_speech) -> None:  # type: ignore[no-untyped-def]
     # espeak-ng's "tv off": Whisper tiny writes "Team me off.", 0.286 from "tv off", beyond
-    # the snap's 0.2; scored against the audio, "tv off" is within the gap of Whisper's own text
+    # the snap's 0.2; scored against the audio, "tv off" is within the gap of Whisper's own text.
+    # (After the grammar path's words Whisper's second beam has "T v off." itself: off here.)
     clip, _ = command_clip(espeak_speech, "tv off")
-    with voice_settings(voice, open_rescore_max_distance=0.0):
+    with voice_settings(voice, open_rescore_max_distance=0.0, open_grammar_context=False):
         before = _one(voice, clip)
     assert before.asr_path == "open" and before.open is not None
     assert voice.snapper.snap(before.open.text) is None
     assert before.open_rescore is None
     assert before.result is None or before.result.intent is None
-    turn = _one(voice, clip)
+    with voice_settings(voice, open_grammar_context=False):
+        turn = _one(voice, clip)
     assert turn.open is not None and turn.open.text == before.open.text
     assert turn.open_snap is not None and turn.transcript == "tv off"
     assert turn.result is not None and turn.result.intent is not None
@@ -392,7 +396,8 @@ def test_open_path_rescores_a_transcript_too_far_to_snap(voice, espeak_speech) -
     assert rescored[0]["score"] - best["score"] <= voice.spec.open_rescore_max_gap
     assert "open_rescore" in turn.stages_ms
     # a stricter gap keeps Whisper's words
-    with voice_settings(voice, open_rescore_max_gap=rescored[0]["score"] - best["score"] - 0.5):
+    gap = rescored[0]["score"] - best["score"] - 0.5
+    with voice_settings(voice, open_rescore_max_gap=gap, open_grammar_context=False):
         strict = _one(voice, clip)
     assert strict.open_snap is None and strict.transcript == before.transcript
 
@@ -405,7 +410,8 @@ def test_rescoring_weighs_the_grammar_paths_command_against_the_candidates(
     # and its beam "Girl, let's tap to 23, please."; near them in sound, "phone us at 23
     # please" (a wake-up call at 23:00) is within the gap and clear of the other candidates.
     # The grammar path heard "thermostat twenty three please", not surely enough to skip
-    # Whisper: scored too, in digits, it keeps the wake-up call from being set
+    # Whisper: scored too, in digits, it keeps the wake-up call from being set. (After the
+    # grammar path's words Whisper's second beam writes the command itself: off here.)
     clip, _ = command_clip(espeak_speech, "thermostat 23 please", noise="music", snr_db=10, seed=33)
     rescore = voice._rescore
     seen: list[tuple[list[str], np.ndarray]] = []
@@ -415,7 +421,8 @@ def test_rescoring_weighs_the_grammar_paths_command_against_the_candidates(
         return rescore(hypotheses, samples, turn, grammar, reading)
 
     monkeypatch.setattr(voice, "_rescore", spy)
-    turn = _one(voice, clip)
+    with voice_settings(voice, open_grammar_context=False):
+        turn = _one(voice, clip)
     assert turn.asr_path in ("open", "grammar") and turn.open is not None
     assert turn.grammar is not None and "twenty three" in turn.grammar.text
     scored = dict(turn.open_rescore or ())
@@ -427,6 +434,11 @@ def test_rescoring_weighs_the_grammar_paths_command_against_the_candidates(
     hypotheses, samples = seen[0]
     alone = rescore(hypotheses, samples, None)
     assert alone is not None and alone.intent != "thermostat_set"
+    # with the second beam, Whisper writes the command after the grammar path's words
+    turn = _one(voice, clip)
+    assert turn.open_second is not None and turn.open_rank > len(turn.open.alternatives)
+    assert turn.result is not None and turn.result.intent is not None
+    assert turn.result.intent.slot_values() == {"degrees": 23}
 
 
 @pytest.mark.slow
@@ -596,3 +608,53 @@ def test_contrast_check_reads_the_grammar_paths_on_as_the_off_the_guest_said(  #
     assert unchecked.contrast is None and "contrast" not in unchecked.stages_ms
     assert unchecked.result is not None and unchecked.result.intent is not None
     assert unchecked.result.intent.name == "lights_on"
+
+
+@pytest.mark.slow
+def test_grammar_paths_words_as_context_give_whisper_a_second_beam(voice, espeak_speech) -> None:  # type: ignore[no-untyped-def]
+    # espeak-ng's "can you book a cab for 3 to take us to the airport": Whisper tiny's beam has
+    # "camp for free" and "cab for free" only; the grammar path heard "cab for three" among
+    # other words. Decoded again after those words, Whisper writes "cab for 3"
+    clip, _ = command_clip(espeak_speech, "can you book a cab for 3 to take us to the airport")
+    with voice_settings(voice, open_grammar_context=False):
+        before = _one(voice, clip)
+    assert before.asr_path == "open" and before.open is not None
+    assert before.open_second is None and "open_second_pass" not in before.stages_ms
+    assert (
+        before.result is None
+        or before.result.intent is None
+        or (before.result.intent.name != "book_taxi")
+    )
+    turn = _one(voice, clip)
+    assert turn.grammar is not None and "three" in turn.grammar.text
+    assert turn.open is not None and turn.open.text == before.open.text
+    assert turn.open_second is not None and turn.open_context is not None
+    assert turn.open_context.startswith("Can you book a cab for 3")  # digits, as Whisper writes
+    assert turn.open_rank > len(turn.open.alternatives)  # from the second beam
+    assert "cab for 3" in turn.transcript
+    assert turn.result is not None and turn.result.intent is not None
+    assert turn.result.intent.name == "book_taxi"
+    assert turn.result.intent.slot_values() == {"destination": "airport", "time": "15:00"}
+    second = turn.as_dict()["asr"]["open"]["second_pass"]
+    assert second["context"] == turn.open_context and second["text"]
+    assert turn.stages_ms["open_second_pass"] > 0
+
+
+@pytest.mark.slow
+def test_no_second_beam_when_the_first_has_a_whole_command(voice, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("second decode")
+
+    monkeypatch.setattr(voice.whisper, "transcribe", fail)
+    silence = np.zeros(16000, dtype=np.int16)
+    heard = _heard("Can you end up some sleepers?", -0.4, ("Can you send up some slippers?", -0.45))
+    assert not voice._matches(heard.text)
+    assert voice._pick_open(heard, silence, heard="can you send up some slippers")[:2] == (
+        "Can you send up some slippers?",
+        1,
+    )
+    # no words from the grammar path, or the setting off: no second decode either
+    chat = _heard("Could you recommend a nice restaurant nearby?", -0.3)
+    assert voice._pick_open(chat, silence, heard="")[0] == chat.text
+    with voice_settings(voice, open_grammar_context=False):
+        assert voice._pick_open(chat, silence, heard="could you")[0] == chat.text

@@ -255,6 +255,12 @@ class VoiceSpec(_Model):
     open_alternative_margin: float = Field(default=0.5, ge=0)
     """When Whisper's best transcript matches no template, a later beam hypothesis that does is
     used if its mean token log-probability is within this of the best one's (0: never)."""
+    open_grammar_context: bool = True
+    """When no hypothesis of Whisper's beam is a whole command, Whisper decodes the utterance
+    once more with the grammar path's words appended to its previous text, and that beam's
+    hypotheses join the alternatives (espeak-ng at 10 dB: "Can you book a camp for free..."
+    first, "...a cab for 3..." with the grammar path's "can you book a cab for three today tell
+    the port" as context). False: one decode."""
     open_snap_max_distance: float = Field(default=0.2, ge=0, lt=1)
     """When no Whisper hypothesis matches a template, the pack sentence the best one sounds like
     is used ("Team me off." -> "tv off"; voice/snap.py) if its phoneme edit cost is within this

@@ -67,6 +67,17 @@ class GrammarHypothesis:
 
 
 @dataclass(frozen=True, slots=True)
+class EncodedAudio:
+    """Whisper's encoder output for one utterance, to decode more than once."""
+
+    output: Any
+    frames: int
+    """Feature frames of the audio itself (100 per second), before the padding."""
+    window: int
+    """Feature frames of the encoder window, padding included."""
+
+
+@dataclass(frozen=True, slots=True)
 class OpenHypothesis:
     text: str
     avg_logprob: float
@@ -378,11 +389,15 @@ class WhisperRecognizer:
     def set_prompt(self, text: str) -> None:
         """Use ``text`` as the previous text from now on ("" for none)."""
         text = " ".join(text.split())
+        self.prompt = text
+        self._context: list[int] = self._context_ids(text)
+
+    def _context_ids(self, text: str) -> list[int]:
+        """``<|startofprev|>`` and the last :data:`PROMPT_MAX_TOKENS` tokens of ``text``."""
         tokenizer = self.model.hf_tokenizer
         ids = tokenizer.encode(" " + text, add_special_tokens=False).ids if text else []
         ids = [token for token in ids if token < self._eot][-PROMPT_MAX_TOKENS:]
-        self.prompt = text
-        self._context: list[int] = [self._previous, *ids] if ids else []
+        return [self._previous, *ids] if ids else []
 
     def _features(
         self, samples: npt.NDArray[np.int16] | npt.NDArray[np.float32], pad_s: float | None = None
@@ -467,32 +482,49 @@ class WhisperRecognizer:
         probs = np.asarray(result[0].text_token_probs, dtype=np.float64)
         return np.log(np.maximum(probs, 1e-12))
 
-    def transcribe(
-        self, samples: npt.NDArray[np.int16] | npt.NDArray[np.float32]
-    ) -> OpenHypothesis:
-        started = time.perf_counter()
+    def encode(self, samples: npt.NDArray[np.int16] | npt.NDArray[np.float32]) -> EncodedAudio:
+        """Run Whisper's encoder over ``samples`` (in the trimmed window) once, for
+        :meth:`transcribe` to decode, as often as it is asked to."""
         batch, n, window = self._features(samples)
+        return EncodedAudio(self.model.model.encode(batch, to_cpu=False), n, window)
+
+    def transcribe(
+        self,
+        samples: npt.NDArray[np.int16] | npt.NDArray[np.float32],
+        *,
+        audio: EncodedAudio | None = None,
+        context: str = "",
+    ) -> OpenHypothesis:
+        """Whisper's beam over ``samples`` (or their encoder output ``audio``, from
+        :meth:`encode`). ``context``: text said just before, appended to the prompt for this
+        decode only (the session gives the grammar path's hypothesis); its no-speech
+        probability is then the prompted decoder's own."""
+        started = time.perf_counter()
+        if audio is None:
+            audio = self.encode(samples)
+        n, window = audio.frames, audio.window
         whisper = self.model.model
-        encoded = whisper.encode(batch, to_cpu=False) if self._context else batch
+        extra = " ".join(context.split())
+        prompt = self._context_ids(f"{self.prompt} {extra}".strip()) if extra else self._context
         result = whisper.generate(
-            encoded,
-            [[*self._context, *self._start]],
+            audio.output,
+            [[*prompt, *self._start]],
             beam_size=self.beam_size,
             num_hypotheses=self.beam_size,
             # the previous text counts towards the length
-            max_length=len(self._context) + min(96, 8 + int(6 * n / self.frames_per_second)),
+            max_length=len(prompt) + min(96, 8 + int(6 * n / self.frames_per_second)),
             no_repeat_ngram_size=3,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
         )[0]
         no_speech = float(getattr(result, "no_speech_prob", 0.0))
-        if self._context:
+        if self._context and not extra:
             # whether anyone spoke is judged without the previous text, which makes speech
             # likelier (white noise: no-speech 0.95 without it; 0.75 with it, and the words
             # "Turn on do not disturb.")
             bare = whisper.generate(
-                encoded, [self._start], beam_size=1, max_length=4, return_no_speech_prob=True
+                audio.output, [self._start], beam_size=1, max_length=4, return_no_speech_prob=True
             )[0]
             no_speech = float(getattr(bare, "no_speech_prob", no_speech))
         # scores are mean log-probabilities per token (CTranslate2's length penalty of 1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ from edgepipe.router.slots import with_digits
 from edgepipe.router.templates import TemplateResult
 from edgepipe.telemetry.store import cache_home
 from edgepipe.voice.asr import (
+    EncodedAudio,
     GrammarHypothesis,
     GrammarRecognizer,
     OpenHypothesis,
@@ -96,7 +98,13 @@ class VoiceTurn:
     grammar: GrammarHypothesis | None = None
     open: OpenHypothesis | None = None
     open_rank: int = 0
-    """Which of Whisper's beam hypotheses the open path used (0: the best)."""
+    """Which of Whisper's beam hypotheses the open path used (0: the best; ranks past the
+    first beam's alternatives continue into :attr:`open_second`'s hypotheses, its best first)."""
+    open_second: OpenHypothesis | None = None
+    """Whisper's second decode, with the grammar path's words as context
+    (``voice.open_grammar_context``), when it ran."""
+    open_context: str | None = None
+    """The grammar path's words as they were given to that second decode."""
     open_snap: Snap | None = None
     """The pack sentence Whisper's transcript was snapped to, when it was (see voice/snap.py)."""
     open_rescore: tuple[tuple[str, float], ...] | None = None
@@ -162,6 +170,17 @@ class VoiceTurn:
                         {"text": text, "avg_logprob": round(logprob, 3)}
                         for text, logprob in self.open.alternatives
                     ],
+                    "second_pass": None
+                    if self.open_second is None
+                    else {
+                        "context": self.open_context,
+                        "text": self.open_second.text,
+                        "avg_logprob": round(self.open_second.avg_logprob, 3),
+                        "alternatives": [
+                            {"text": text, "avg_logprob": round(logprob, 3)}
+                            for text, logprob in self.open_second.alternatives
+                        ],
+                    },
                     "used_rank": self.open_rank,
                     "snapped": None
                     if self.open_snap is None
@@ -439,9 +458,14 @@ class VoiceAssistant:
         samples: npt.NDArray[np.int16] | None = None,
         turn: VoiceTurn | None = None,
         grammar: str | None = None,
+        *,
+        heard: str | None = None,
+        audio: EncodedAudio | None = None,
     ) -> tuple[str, int, Snap | None]:
         """What the open path goes on with: ``(text, rank, snap)``. ``grammar``: the grammar
-        path's whole command, when it heard one it was not sure enough of to skip Whisper.
+        path's whole command, when it heard one it was not sure enough of to skip Whisper;
+        ``heard``: whatever the grammar path heard; ``audio``: Whisper's encoder output for
+        ``samples``, when at hand.
 
         The hypotheses considered are Whisper's best and the beam alternatives whose mean token
         log-probability is within ``open_alternative_margin`` of it, in beam order:
@@ -450,7 +474,11 @@ class VoiceAssistant:
            accepts in part (one clause of it, or after spelling correction): the pack's
            commands break Whisper tiny's near-ties ("can you end up some sleepers?" first,
            "can you send up some slippers?" second; "Can so do not disturb." matched in part,
-           "Cancel do not disturb." whole). ``rank`` > 0 is an alternative.
+           "Cancel do not disturb." whole). ``rank`` > 0 is an alternative. When none is a
+           whole command and the grammar path heard words (``heard``), Whisper decodes
+           ``samples`` once more with those words as context (:meth:`_second_pass`); its
+           hypotheses within the margin join the list, after the first beam's, here and in
+           the steps below.
         2. Otherwise the pack sentence the best transcript sounds like (``snap``; "Team me
            off." -> "tv off"), if one is near and unambiguous.
         3. Otherwise, with the utterance's ``samples``, the nearest sentences of the few intents
@@ -478,15 +506,29 @@ class VoiceAssistant:
                 if text and logprob >= floor
             ]
         hypotheses = [text for _, text in ranked]
+        whole = self._first_whole(hypotheses)
+        if whole is not None:
+            return hypotheses[whole], ranked[whole][0], None
+        if heard and samples is not None and spec.open_grammar_context:
+            second = self._second_pass(samples, heard, audio, turn)
+            seen = {opened.text, *(text for text, _ in opened.alternatives)}
+            rank = len(opened.alternatives)
+            for text, logprob in ((second.text, second.avg_logprob), *second.alternatives):
+                if not text or text in seen:
+                    continue
+                seen.add(text)
+                rank += 1
+                if logprob >= opened.avg_logprob - spec.open_alternative_margin:
+                    ranked.append((rank, text))
+            hypotheses = [text for _, text in ranked]
+            whole = self._first_whole(hypotheses)
+            if whole is not None:
+                return hypotheses[whole], ranked[whole][0], None
         partial: int | None = None
         for k, text in enumerate(hypotheses):
-            found = self._match(text)
-            if found.match is None:
-                continue
-            if found.how == "exact":
-                return text, ranked[k][0], None
-            if partial is None:
+            if self._match(text).match is not None:
                 partial = k
+                break
         if partial is not None:
             return hypotheses[partial], ranked[partial][0], None
         router = self.assistant.router
@@ -504,6 +546,36 @@ class VoiceAssistant:
         if agreeing is not None:
             return hypotheses[agreeing], ranked[agreeing][0], None
         return best
+
+    def _first_whole(self, hypotheses: list[str]) -> int | None:
+        """The index of the first of ``hypotheses`` a template accepts as a whole sentence."""
+        for k, text in enumerate(hypotheses):
+            found = self._match(text)
+            if found.match is not None and found.how == "exact":
+                return k
+        return None
+
+    def _second_pass(
+        self,
+        samples: npt.NDArray[np.int16],
+        heard: str,
+        audio: EncodedAudio | None,
+        turn: VoiceTurn | None,
+    ) -> OpenHypothesis:
+        """Whisper's beam over ``samples`` again, with the grammar path's words ``heard``
+        appended to its previous text, written as Whisper writes ("can you book a cab for
+        three today tell the port" -> "Can you book a cab for 3 today tell the port."). The
+        grammar path is often right in the words Whisper tiny gets wrong in noise ("cab for
+        three" / "camp for free"), and Whisper keeps what the audio does not support: the
+        second beam only adds alternatives."""
+        started = time.perf_counter()
+        words = re.sub(r"\bi\b", "I", with_digits(" ".join(heard.split())))
+        context = words[:1].upper() + words[1:] + "."
+        second = self.whisper.transcribe(samples, audio=audio, context=context)
+        if turn is not None:
+            turn.open_second, turn.open_context = second, context
+            turn.stages_ms["open_second_pass"] = (time.perf_counter() - started) * 1000
+        return second
 
     def _agreeing_alternative(
         self, hypotheses: list[str], reading: Prediction | None
@@ -661,13 +733,20 @@ class VoiceAssistant:
             transcript, turn.asr_path = hyp.text, "grammar"
         else:
             samples = listening.utterance(buffer, first)
-            opened = self.whisper.transcribe(samples)
+            started = time.perf_counter()
+            audio = self.whisper.encode(samples)
+            opened = self.whisper.transcribe(samples, audio=audio)
             turn.open = opened
-            stages["open_asr"] = opened.ms
+            stages["open_asr"] = (time.perf_counter() - started) * 1000
             heard_command = hyp.text and hyp.ratio >= _GRAMMAR_FLOOR and self.is_complete(hyp.text)
             started = time.perf_counter()
             text, turn.open_rank, turn.open_snap = self._pick_open(
-                opened, samples, turn, hyp.text if heard_command else None
+                opened,
+                samples,
+                turn,
+                hyp.text if heard_command else None,
+                heard=hyp.text,
+                audio=audio,
             )
             stages["open_pick"] = (time.perf_counter() - started) * 1000
             words = [w for w in text.split() if any(c.isalnum() for c in w)]
