@@ -19,7 +19,9 @@ a 40 kB grammar whose finite-state expansion took 3-4 s to compile and 7-21 s to
 with the window (docs/voice.md and bench/bench_voice.py have the measured speed and accuracy).
 Its decoder is given the pack's own requests as the previous text (:func:`pack_prompt`), the
 way Whisper's ``initial_prompt`` carries context: the room's words ("curtains", "TV",
-"towels") become the likely ones.
+"towels") become the likely ones. One encoder output can be decoded more than once
+(:meth:`WhisperRecognizer.encode`, then ``transcribe(audio=..., context=...)``): the session
+decodes it again after the grammar path's words when the first beam holds no whole command.
 """
 
 from __future__ import annotations
