@@ -566,8 +566,8 @@ class VoiceAssistant:
         appended to its previous text, written as Whisper writes ("can you book a cab for
         three today tell the port" -> "Can you book a cab for 3 today tell the port."). The
         grammar path is often right in the words Whisper tiny gets wrong in noise ("cab for
-        three" / "camp for free"), and Whisper keeps what the audio does not support: the
-        second beam only adds alternatives."""
+        three" / "camp for free"), and Whisper does not copy the words the audio does not
+        support. The second beam only adds alternatives: the first beam's are all kept."""
         started = time.perf_counter()
         words = re.sub(r"\bi\b", "I", with_digits(" ".join(heard.split())))
         context = words[:1].upper() + words[1:] + "."
