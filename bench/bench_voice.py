@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from edgepipe.eval.stats import percentile  # noqa: E402
 from edgepipe.pack.schema import VoiceSpec  # noqa: E402
 from edgepipe.pipeline import Assistant, load_assistant_pack  # noqa: E402
+from edgepipe.runtime import settle_heap  # noqa: E402
 from edgepipe.testing.voicedata import (  # noqa: E402
     command_clip,
     espeak_voice_fixtures,
@@ -283,12 +284,17 @@ def main() -> None:
     started = time.perf_counter()
     voice = VoiceAssistant.from_assistant(assistant)
     load_s = time.perf_counter() - started
+    settle_ms = settle_heap()  # as `edgepipe listen` does once loaded
     lines = command_lines(pack, args.n, assistant, LINE_SETS[args.lines])
     makers = {"piper": piper_voice_fixtures, "espeak": espeak_voice_fixtures}
     voices = {name: makers[name]() for name in args.voices.split(",")}
     snrs: list[float | None] = [None if s == "clean" else float(s) for s in args.snrs.split(",")]
     noise_names = list(NOISES)
-    results: dict[str, Any] = {"n_commands": len(lines), "load_s": round(load_s, 2)}
+    results: dict[str, Any] = {
+        "n_commands": len(lines),
+        "load_s": round(load_s, 2),
+        "settle_heap_ms": round(settle_ms, 1),
+    }
     success: dict[str, dict[str, float]] = {}
     paths: dict[str, dict[str, int]] = {}
     grammar_latency: list[float] = []

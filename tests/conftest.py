@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,15 @@ def _edgepipe_home(
     monkeypatch.setenv("EDGEPIPE_HOME", str(home))
     monkeypatch.setenv("EDGEPIPE_CACHE", str(shared_cache))
     yield home
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_heap() -> Iterator[None]:
+    """The command line freezes the heap once loaded (``settle_heap``); a test that runs it in
+    this process must not keep every object alive at that moment out of the collector's reach
+    for the rest of the session."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")

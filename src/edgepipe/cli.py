@@ -27,6 +27,7 @@ from edgepipe.errors import EdgepipeError, InputError, PackError
 from edgepipe.frames import TurnResult
 from edgepipe.pack.loader import Pack
 from edgepipe.pipeline import Assistant, load_assistant_pack
+from edgepipe.runtime import settle_heap
 from edgepipe.telemetry.store import TelemetryStore, default_db_path
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app = typer.Typer(
 eval_app = typer.Typer(help="Measure a pack against labelled data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
+log = logging.getLogger("edgepipe.cli")
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state: dict[str, bool] = {"debug": False}
@@ -259,6 +261,7 @@ def listen(
     interrupted = False
     try:
         voice = VoiceAssistant.from_assistant(assistant)
+        log.debug("heap settled in %.0f ms", settle_heap())
         if audio is not None and audio.clipped:
             err.print(f"[yellow]warning:[/] input is clipped ({audio.clipped_fraction:.1%})")
         if speaker if speaker is not None else mic:
@@ -354,6 +357,7 @@ def chat(
     pack = _load(pack_path)
     store = _telemetry(pack, no_telemetry, db)
     assistant = Assistant(pack, telemetry=store, clock=_clock(pack, at))
+    log.debug("heap settled in %.0f ms", settle_heap())
     out.print(
         f"[bold]{pack.name}[/] {pack.spec.version} · type a request, /state, or /quit", markup=True
     )
