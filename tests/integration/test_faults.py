@@ -200,7 +200,7 @@ def assistant(
     made.cloud.connectivity.probe_interval_s = PROBE_INTERVAL_S
     # as `edgepipe chat` and `listen` do once loaded. In the whole suite the heap also holds
     # what earlier tests loaded (some 160,000-190,000 objects when this test runs): full
-    # collections took up to 230 ms during its turns: the likely cause of one turn that
+    # collections took up to 230 ms during its turns, the likely cause of one turn that
     # answered 400 ms late on a CI machine
     settle_heap()
     yield made
