@@ -166,20 +166,14 @@ class VoiceTurn:
                     "avg_logprob": round(self.open.avg_logprob, 3),
                     "no_speech_prob": round(self.open.no_speech_prob, 3),
                     "window_s": self.open.window_s,
-                    "alternatives": [
-                        {"text": text, "avg_logprob": round(logprob, 3)}
-                        for text, logprob in self.open.alternatives
-                    ],
+                    "alternatives": _alternatives_json(self.open),
                     "second_pass": None
                     if self.open_second is None
                     else {
                         "context": self.open_context,
                         "text": self.open_second.text,
                         "avg_logprob": round(self.open_second.avg_logprob, 3),
-                        "alternatives": [
-                            {"text": text, "avg_logprob": round(logprob, 3)}
-                            for text, logprob in self.open_second.alternatives
-                        ],
+                        "alternatives": _alternatives_json(self.open_second),
                     },
                     "used_rank": self.open_rank,
                     "snapped": None
@@ -218,6 +212,13 @@ class VoiceTurn:
 
 def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def _alternatives_json(hypothesis: OpenHypothesis) -> list[dict[str, Any]]:
+    return [
+        {"text": text, "avg_logprob": round(logprob, 3)}
+        for text, logprob in hypothesis.alternatives
+    ]
 
 
 class VoiceAssistant:
@@ -498,8 +499,8 @@ class VoiceAssistant:
             return best
         spec = self.spec
         ranked = [(0, opened.text)]
+        floor = opened.avg_logprob - spec.open_alternative_margin
         if spec.open_alternative_margin > 0:
-            floor = opened.avg_logprob - spec.open_alternative_margin
             ranked += [
                 (rank, text)
                 for rank, (text, logprob) in enumerate(opened.alternatives, 1)
@@ -518,7 +519,7 @@ class VoiceAssistant:
                     continue
                 seen.add(text)
                 rank += 1
-                if logprob >= opened.avg_logprob - spec.open_alternative_margin:
+                if logprob >= floor:
                     ranked.append((rank, text))
             hypotheses = [text for _, text in ranked]
             whole = self._first_whole(hypotheses)
