@@ -46,11 +46,12 @@ from typing import Any
 
 import httpx
 
-from edgepipe.deadline import Deadline
+from edgepipe.cloud.client import CloudClient, CloudConfig
+from edgepipe.cloud.ledger import CostLedger
+from edgepipe.core.deadline import Deadline
 from edgepipe.eval.stats import percentile
 from edgepipe.pack.loader import load_pack
 from edgepipe.testing.cloud import StandInCloud
-from edgepipe.tiers.cloud import CloudClient, CloudConfig, CostLedger
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = ROOT / "packs" / "hotel"

@@ -72,8 +72,8 @@ RATIOS = [  # (edgepipe variant, raw baseline): same KV starting point, unless n
 
 def load_prompts(n: int) -> tuple[str, list[tuple[str, str]]]:
     """The QA system prompt, and ``n`` (question, user message) pairs, sections spread out."""
-    from edgepipe.knowledge import parse_sections
     from edgepipe.pack.loader import load_pack
+    from edgepipe.tiers.knowledge import parse_sections
     from edgepipe.tiers.local_model import QA_SYSTEM
 
     pack = load_pack(PACK)

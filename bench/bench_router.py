@@ -129,14 +129,15 @@ def write_doc(s: dict[str, object]) -> None:
 LATENCY_CHILD = r"""
 import json, resource, statistics, sys, time
 t0 = time.perf_counter()
-from edgepipe.pipeline import load_assistant_pack
-from edgepipe.router.learned import LearnedRouter
-from edgepipe.router.templates import matcher_for
-pack = load_assistant_pack(sys.argv[1])
+from edgepipe.engine.engine import load_engine_pack
+from edgepipe.nlu.learned.router import LearnedRouter
+from edgepipe.nlu.templates import TemplateMatcher
+pack = load_engine_pack(sys.argv[1])
 t1 = time.perf_counter()
 router = LearnedRouter.for_pack(pack)
 t2 = time.perf_counter()
-matcher = matcher_for(pack)
+matcher = TemplateMatcher(pack)
+matcher.warm_up()
 from edgepipe.eval.datasets import load_examples
 texts = [e.text for name in ("utterances.jsonl", "dev_utterances.jsonl", "holdout_utterances.jsonl")
          for e in load_examples(pack.root / "tests" / name)]
@@ -166,10 +167,10 @@ print(json.dumps({
 
 
 def run_latency() -> dict[str, object]:
-    from edgepipe.pipeline import load_assistant_pack
-    from edgepipe.router.learned import LearnedRouter
+    from edgepipe.engine.engine import load_engine_pack
+    from edgepipe.nlu.learned.router import LearnedRouter
 
-    LearnedRouter.for_pack(load_assistant_pack(HOTEL))  # make sure the cache is warm
+    LearnedRouter.for_pack(load_engine_pack(HOTEL))  # make sure the cache is warm
     proc = subprocess.run(
         [sys.executable, "-c", LATENCY_CHILD, str(HOTEL)],
         capture_output=True,
@@ -192,15 +193,15 @@ def perturb(text: str, rng: random.Random) -> str:
 
 
 def run_train(src: Path, n: int = 15_000) -> dict[str, object]:
-    from edgepipe.pipeline import load_assistant_pack
-    from edgepipe.router.classifier import IntentClassifier, RouterConfig
-    from edgepipe.router.encoder import SentenceEncoder
-    from edgepipe.router.learned import pack_training_set
+    from edgepipe.engine.engine import load_engine_pack
+    from edgepipe.nlu.learned.encoder import SentenceEncoder
+    from edgepipe.nlu.learned.model import IntentClassifier, RouterConfig
+    from edgepipe.nlu.learned.router import pack_training_set
 
     rows = [json.loads(line) for line in (src / "train.jsonl").read_text().splitlines()]
     texts = [r["text"] for r in rows]
     labels = [f"hwu_{r['intent']}" for r in rows]
-    hotel_texts, hotel_labels = pack_training_set(load_assistant_pack(HOTEL), samples_per_intent=40)
+    hotel_texts, hotel_labels = pack_training_set(load_engine_pack(HOTEL), samples_per_intent=40)
     texts += hotel_texts
     labels += hotel_labels
     rng = random.Random(0)

@@ -5,7 +5,7 @@ that fall through to the clause and spelling passes, and out-of-scope requests) 
 
 * ``hassil``: ``recognize_best`` on the same prepared text against the same templates (the
   library edgepipe builds on; the floor for template matching),
-* ``edgepipe``: a full ``Assistant.handle_text`` turn (input checks, three matching passes,
+* ``edgepipe``: a full ``Session.handle_text`` turn (input checks, three matching passes,
   routing, rules, handler, reply, trace) without telemetry,
 * ``edgepipe+telemetry``: the same with every turn written to a SQLite file.
 
@@ -29,9 +29,9 @@ from pathlib import Path
 
 from hassil import recognize_best
 
+from edgepipe.engine.engine import Engine, load_engine_pack
 from edgepipe.eval.datasets import load_examples
 from edgepipe.eval.stats import percentile
-from edgepipe.pipeline import Assistant, load_assistant_pack
 from edgepipe.telemetry.store import TelemetryStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,26 +75,27 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
-    pack = load_assistant_pack(PACK)
+    pack = load_engine_pack(PACK)
     texts = [ex.text for name in FILES for ex in load_examples(PACK / "tests" / name)]
     moment = datetime(2026, 11, 25, 10, 0, tzinfo=pack.timezone)
     # the deterministic path: no learned router, no model tiers
-    assistant = Assistant(pack, clock=lambda: moment, router=None, local_model=None, cloud=None)
-    matcher = assistant.matcher
+    no_models = {"local_model": None, "cloud": None}
+    engine = Engine(pack, clock=lambda: moment, router=None, tiers=no_models)
+    matcher = engine.matcher
     hassil_intents = matcher._intents  # the same compiled templates edgepipe uses
     matched = {t for t in texts if matcher.match(t, moment).match is not None}
 
     results: dict[str, dict[str, object]] = {}
     runs: dict[str, Callable[[str], object]] = {
         "hassil": lambda t: recognize_best(matcher.prepare(t), hassil_intents),
-        "edgepipe": assistant.handle_text,
+        "edgepipe": engine.session().handle_text,
     }
     with tempfile.TemporaryDirectory() as tmp:
         store = TelemetryStore(Path(tmp) / "telemetry.db")
-        with_telemetry = Assistant(
-            pack, telemetry=store, clock=lambda: moment, router=None, local_model=None, cloud=None
+        with_telemetry = Engine(
+            pack, telemetry=store, clock=lambda: moment, router=None, tiers=no_models
         )
-        runs["edgepipe+telemetry"] = with_telemetry.handle_text
+        runs["edgepipe+telemetry"] = with_telemetry.session().handle_text
         for name, fn in runs.items():
             latencies, wall = measure(fn, texts, args.rounds)
             per_text = {t: [] for t in texts}  # type: dict[str, list[float]]
@@ -107,8 +108,9 @@ def main() -> None:
                 "matched": summarise(hit),
                 "unmatched": summarise(miss),
             }
-        recorded = store.count()
-        store.close()
+        with_telemetry.close()  # writes every queued turn, then closes the store
+        recorded = TelemetryStore(Path(tmp) / "telemetry.db").count()
+    engine.close()
 
     ratio = results["edgepipe"]["all"]["p50_ms"] / results["hassil"]["all"]["p50_ms"]  # type: ignore[index]
     report = {

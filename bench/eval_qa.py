@@ -31,11 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("EDGEPIPE_HOME", tempfile.mkdtemp(prefix="edgepipe-qa-"))
+    from edgepipe.engine.engine import Engine, load_engine_pack
     from edgepipe.eval.stats import percentile
-    from edgepipe.pipeline import Assistant, load_assistant_pack
 
-    pack = load_assistant_pack(args.pack)
-    assistant = Assistant(pack, cloud=None)
+    pack = load_engine_pack(args.pack)
+    engine = Engine(pack, tiers={"cloud": None})
     rows = [
         json.loads(line)
         for line in (args.pack / "tests" / "qa.jsonl").read_text(encoding="utf-8").splitlines()
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     correct = 0
     totals: list[float] = []
     for row in rows:
-        result = assistant.handle_text(row["question"])
-        routes[result.decision.route.value] += 1
+        result = engine.session(f"q{len(totals)}").handle_text(row["question"])
+        routes[str(result.decision.route)] += 1
         reason = result.decision.reason
         kind = reason.rsplit(":", 1)[-1] if reason.startswith("qa:") else "other"
         if reason.startswith("qa:no_passage"):
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = all(f.lower() in result.reply.text.lower() for f in row["facts"])
         correct += ok
         totals.append(result.total_ms)
-    assistant.close()
+    engine.close()
     totals.sort()
     summary = {
         "questions": len(rows),

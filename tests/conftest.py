@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from edgepipe.core.resources import Resources
+from edgepipe.engine.engine import Engine, load_engine_pack
+from edgepipe.engine.session import Session
 from edgepipe.pack.loader import Pack
-from edgepipe.pipeline import Assistant, load_assistant_pack
 from edgepipe.testing.cloud import StandInCloud
+from edgepipe.tiers.base import Tier
 
 ROOT = Path(__file__).resolve().parent.parent
 HOTEL = ROOT / "packs" / "hotel"
@@ -42,6 +45,14 @@ def _unfreeze_heap() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def resources() -> Iterator[Resources]:
+    """The session's models (encoder, router, matcher, the local model): each is loaded once
+    for every engine the tests build, and closed when the session ends."""
+    with Resources() as shared:
+        yield shared
+
+
+@pytest.fixture(scope="session")
 def cloud() -> Iterator[StandInCloud]:
     """One stand-in cloud (real llama_cpp.server + fault proxy on loopback) per session."""
     with StandInCloud() as stand_in:
@@ -65,15 +76,20 @@ def _clean_faults(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def hotel_pack() -> Pack:
-    return load_assistant_pack(HOTEL)
+    return load_engine_pack(HOTEL)
+
+
+_OFF = object()
 
 
 @pytest.fixture
-def make_assistant(hotel_pack: Pack) -> Callable[..., Assistant]:
-    """An assistant on the hotel pack at a fixed local time (default Wednesday 10:00).
+def make_engine(hotel_pack: Pack, resources: Resources) -> Iterator[Callable[..., Engine]]:
+    """An engine on the hotel pack at a fixed local time (default Wednesday 25 Nov 10:00),
+    sharing the session's models; closed after the test.
 
-    The local model and the cloud are off unless asked for (``local_model="auto"``): these
-    tests are about the deterministic path; the model tiers have their own tests."""
+    The local model and the cloud are off unless asked for (``local_model="auto"``, or a tier):
+    these tests are about the deterministic path; the model tiers have their own tests."""
+    engines: list[Engine] = []
 
     def make(
         at: str = "10:00",
@@ -81,15 +97,39 @@ def make_assistant(hotel_pack: Pack) -> Callable[..., Assistant]:
         router: object = "auto",
         local_model: object = None,
         cloud: object = None,
-    ) -> Assistant:
+        pack: Pack | None = None,
+        **options: object,
+    ) -> Engine:
+        the_pack = pack or hotel_pack
         hh, mm = (int(p) for p in at.split(":"))
-        moment = datetime(2026, 11, day, hh, mm, tzinfo=hotel_pack.timezone)
-        return Assistant(
-            hotel_pack,
+        moment = datetime(2026, 11, day, hh, mm, tzinfo=the_pack.timezone)
+        tiers: dict[str, Tier | None] = {}
+        for name, choice in (("local_model", local_model), ("cloud", cloud)):
+            if choice is None:
+                tiers[name] = None
+            elif choice != "auto":
+                tiers[name] = choice  # type: ignore[assignment]
+        engine = Engine(
+            the_pack,
             clock=lambda: moment,
             router=router,  # type: ignore[arg-type]
-            local_model=local_model,  # type: ignore[arg-type]
-            cloud=cloud,  # type: ignore[arg-type]
+            tiers=tiers,
+            resources=resources,
+            **options,  # type: ignore[arg-type]
         )
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
+@pytest.fixture
+def make_session(make_engine: Callable[..., Engine]) -> Callable[..., Session]:
+    """The default room's session on a fresh engine (``make_engine``'s options)."""
+
+    def make(*args: object, **options: object) -> Session:
+        return make_engine(*args, **options).session()
 
     return make

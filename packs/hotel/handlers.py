@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import time
 
-from edgepipe.handlers import HandlerContext, HandlerResult
-from edgepipe.timeparse import TimeOfDay, parse_time_of_day
+from edgepipe.actions.handlers import HandlerContext, HandlerResult
+from edgepipe.nlu.timeparse import TimeOfDay, parse_time_of_day
 
 
 def _clock(value: str) -> time:

@@ -4,16 +4,16 @@ Rules first, a small local model where language flexibility earns it, the cloud 
 pays, and an honest answer when nothing can help.
 """
 
-from edgepipe.errors import EdgepipeError, InputError, PackError
-from edgepipe.frames import IntentMatch, Reply, Route, RouteDecision, Trace, TurnResult
+from edgepipe.core.errors import EdgepipeError, InputError, PackError
+from edgepipe.core.types import IntentMatch, Reply, Route, RouteDecision, Trace, TurnResult
+from edgepipe.engine import Engine, Session, load_engine_pack
 from edgepipe.pack import Pack, load_pack
-from edgepipe.pipeline import Assistant, load_assistant_pack
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Assistant",
     "EdgepipeError",
+    "Engine",
     "InputError",
     "IntentMatch",
     "Pack",
@@ -21,9 +21,10 @@ __all__ = [
     "Reply",
     "Route",
     "RouteDecision",
+    "Session",
     "Trace",
     "TurnResult",
     "__version__",
-    "load_assistant_pack",
+    "load_engine_pack",
     "load_pack",
 ]

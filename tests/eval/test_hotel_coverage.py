@@ -1,4 +1,12 @@
-"""Acceptance figures for the hotel pack's templates on its labelled files."""
+"""Acceptance figures for the hotel pack's templates on its labelled files.
+
+The templates were written from dev_utterances.jsonl and extended where utterances.jsonl showed
+gaps; holdout_utterances.jsonl was never used to tune them, so its floor is the one that says how
+they cope with unseen wording. Measured on this revision with
+``edgepipe eval templates packs/hotel --file packs/hotel/tests/F --json`` (direct lines resolved
+to the right intent and slots): utterances.jsonl 144/144, dev_utterances.jsonl 83/85 = 97.6 %,
+holdout_utterances.jsonl 83/116 = 71.6 %; no out-of-scope line of any file ran a handler.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,7 @@ import yaml
 from tests.conftest import HOTEL
 
 from edgepipe.eval.datasets import DatasetError, load_examples
-from edgepipe.eval.templates import evaluate_templates
+from edgepipe.eval.templates import TemplateReport, evaluate_templates
 
 TEST = HOTEL / "tests" / "utterances.jsonl"
 FILES = ["utterances.jsonl", "dev_utterances.jsonl", "holdout_utterances.jsonl"]
@@ -22,6 +30,21 @@ def at(hotel_pack):  # type: ignore[no-untyped-def]
     return datetime(2026, 11, 25, 10, 0, tzinfo=hotel_pack.timezone)
 
 
+@pytest.fixture(scope="module")
+def report(hotel_pack, at):  # type: ignore[no-untyped-def]
+    """``report(name)``: the templates' report on a labelled file, computed once per file."""
+    done: dict[str, TemplateReport] = {}
+
+    def get(name: str) -> TemplateReport:
+        if name not in done:
+            done[name] = evaluate_templates(
+                hotel_pack, load_examples(HOTEL / "tests" / name), at=at
+            )
+        return done[name]
+
+    return get
+
+
 def test_labelled_file_shape() -> None:
     examples = load_examples(TEST)
     assert len(examples) >= 150
@@ -29,17 +52,27 @@ def test_labelled_file_shape() -> None:
     assert {e.style for e in examples} == {"direct", "indirect", "oos"}
 
 
-def test_templates_cover_the_direct_lines(hotel_pack, at) -> None:  # type: ignore[no-untyped-def]
-    """The templates are meant to cover plain requests ("direct"); paraphrases are the router's job."""
-    report = evaluate_templates(hotel_pack, load_examples(TEST), at=at)
-    assert report.rate(["direct"]) >= 0.95, [m.text for m in report.misses if m.style == "direct"]
+@pytest.mark.parametrize(
+    ("name", "floor"),
+    [
+        ("utterances.jsonl", 0.95),  # measured 144/144
+        ("dev_utterances.jsonl", 0.94),  # measured 83/85 = 97.6 %
+        ("holdout_utterances.jsonl", 0.68),  # the held-out file: measured 83/116 = 71.6 %
+    ],
+)
+def test_templates_cover_the_direct_lines(report, name: str, floor: float) -> None:  # type: ignore[no-untyped-def]
+    """The templates are meant to cover plain requests ("direct"); paraphrases are the router's
+    job. A floor a few points under today's figure for each file."""
+    got = report(name)
+    assert got.total["direct"] >= 80
+    assert got.rate(["direct"]) >= floor, [m.text for m in got.misses if m.style == "direct"]
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_out_of_scope_never_executes_a_handler(hotel_pack, at, name: str) -> None:  # type: ignore[no-untyped-def]
-    report = evaluate_templates(hotel_pack, load_examples(HOTEL / "tests" / name), at=at)
-    assert report.oos_lines >= 30
-    assert report.oos_executed == 0, report.oos_examples
+def test_out_of_scope_never_executes_a_handler(report, name: str) -> None:  # type: ignore[no-untyped-def]
+    got = report(name)
+    assert got.oos_lines >= 30
+    assert got.oos_executed == 0, got.oos_examples
 
 
 def test_dataset_errors_name_file_and_line(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgepipe.errors import PackError
-from edgepipe.pipeline import Assistant, load_assistant_pack
+from edgepipe.core.errors import PackError
+from edgepipe.engine.engine import Engine, load_engine_pack
 
 MINIMAL: dict[str, dict] = {
     "pack.yaml": {"name": "mini", "version": "1.0.0", "timezone": "UTC"},
@@ -41,22 +41,25 @@ def write_pack(root: Path, files: dict[str, object]) -> Path:
 
 def issues_of(root: Path) -> list[str]:
     with pytest.raises(PackError) as info:
-        load_assistant_pack(root)
+        load_engine_pack(root)
     return [str(issue) for issue in info.value.issues]
 
 
 def test_minimal_pack_loads_and_answers(tmp_path: Path) -> None:
-    pack = load_assistant_pack(write_pack(tmp_path, MINIMAL))
+    pack = load_engine_pack(write_pack(tmp_path, MINIMAL))
     assert list(pack.intents) == ["set_temperature"]
-    result = Assistant(pack).handle_text("set the temperature to 22 degrees")
-    assert result.reply.text == "Set to 22."
-    assert Assistant(pack).state.get("thermostat") is None
+    with Engine(pack) as engine:
+        room = engine.session()
+        result = room.handle_text("set the temperature to 22 degrees")
+        assert result.reply.text == "Set to 22."
+        assert room.state.get("thermostat") == 22
+        assert engine.session("other room").state.get("thermostat") is None
     assert len(pack.content_hash) == 64
 
 
 def test_pack_yaml_path_is_accepted(tmp_path: Path) -> None:
     write_pack(tmp_path, MINIMAL)
-    assert load_assistant_pack(tmp_path / "pack.yaml").name == "mini"
+    assert load_engine_pack(tmp_path / "pack.yaml").name == "mini"
 
 
 def test_unknown_slot_list_names_file_key_and_list(tmp_path: Path) -> None:
@@ -233,20 +236,32 @@ def test_missing_folder_and_missing_pack_yaml(tmp_path: Path) -> None:
             "rules.yaml: rules.r: Input tag 'teleport' found using 'kind' does not match",
         ),
         (
-            lambda p: p["pack.yaml"].update(voice={"contrast_words": [["on"]]}),
+            lambda p: p["pack.yaml"].update(voice={"grammar": {"contrast_words": [["on"]]}}),
             "contrast_words: ['on'] needs two or more different words",
         ),
         (
-            lambda p: p["pack.yaml"].update(voice={"contrast_words": [["switch on", "off"]]}),
+            lambda p: p["pack.yaml"].update(
+                voice={"grammar": {"contrast_words": [["switch on", "off"]]}}
+            ),
             "contrast_words: 'switch on' is not a single word",
         ),
         (
-            lambda p: p["pack.yaml"].update(voice={"open_rescore_max_distance": 1.5}),
-            "voice.open_rescore_max_distance: Input should be less than 1",
+            lambda p: p["intents/main.yaml"]["intents"]["set_temperature"].update(
+                policy={"tier": "robot"}
+            ),
+            "intents.set_temperature.policy.tier: unknown tier 'robot'",
         ),
         (
-            lambda p: p["pack.yaml"].update(voice={"open_rescore_max_gap": -2}),
-            "voice.open_rescore_max_gap: Input should be greater than or equal to 0",
+            lambda p: p["pack.yaml"].update(policy={"fallback": ["cloud", "oracle"]}),
+            "pack.yaml: policy.fallback[1]: unknown tier 'oracle'",
+        ),
+        (
+            lambda p: p["pack.yaml"].update(voice={"open": {"rescore_max_distance": 1.5}}),
+            "voice.open.rescore_max_distance: Input should be less than 1",
+        ),
+        (
+            lambda p: p["pack.yaml"].update(voice={"open": {"rescore_max_gap": -2}}),
+            "voice.open.rescore_max_gap: Input should be greater than or equal to 0",
         ),
         (
             lambda p: p.update({"handlers.py": "raise RuntimeError('boom')\n"}),
@@ -280,12 +295,12 @@ def test_duplicate_intent_across_files(tmp_path: Path) -> None:
 
 def test_content_hash_changes_with_content_but_not_tests(tmp_path: Path) -> None:
     root = write_pack(tmp_path, MINIMAL)
-    first = load_assistant_pack(root).content_hash
+    first = load_engine_pack(root).content_hash
     (root / "tests").mkdir()
     (root / "tests" / "utterances.jsonl").write_text('{"text": "x", "intent": "oos"}\n')
-    assert load_assistant_pack(root).content_hash == first
+    assert load_engine_pack(root).content_hash == first
     (root / "facts.yaml").write_text("wifi: {password: x}\n")
-    assert load_assistant_pack(root).content_hash != first
+    assert load_engine_pack(root).content_hash != first
 
 
 def test_hotel_pack_is_valid(hotel_pack) -> None:  # type: ignore[no-untyped-def]
@@ -295,3 +310,19 @@ def test_hotel_pack_is_valid(hotel_pack) -> None:  # type: ignore[no-untyped-def
     assert all(len(i.spec.templates) >= 5 for i in rules)
     # intents answered by a model tier are reached through the learned router
     assert all(len(i.examples) >= 20 for i in hotel_pack.intents.values() if i not in rules)
+
+
+def test_an_intent_policy_overrides_only_what_it_sets(tmp_path: Path) -> None:
+    files = yaml.safe_load(yaml.safe_dump(dict(MINIMAL)))
+    files["pack.yaml"]["policy"] = {
+        "privacy": "redact",
+        "min_confidence": 0.6,
+        "fallback": ["local_model", "degraded"],
+        "out_of_scope": ["degraded"],
+    }
+    files["intents/main.yaml"]["intents"]["set_temperature"]["policy"] = {"min_confidence": 0.9}
+    pack = load_engine_pack(write_pack(tmp_path, files))
+    policy = pack.intents["set_temperature"].policy
+    assert (policy.tier, policy.privacy, policy.min_confidence) == ("rules", "redact", 0.9)
+    assert policy.fallback == ["local_model", "degraded"]
+    assert pack.spec.policy.out_of_scope == ["degraded"]

@@ -1,13 +1,16 @@
-"""The hotel pack's PII test set (``packs/hotel/tests/pii_utterances.jsonl``) against
-:func:`edgepipe.privacy.redact.redact`.
+"""The hotel pack's PII test set (``packs/hotel/tests/pii_utterances.jsonl``) against the
+privacy gate (:class:`edgepipe.privacy.gate.PrivacyGate`), built as the cloud tier builds it.
 
 Each line is a guest request that could be escalated to a cloud assistant, with ``pii``: the
 exact substrings that must never leave the device, and ``kinds``: the kinds of personal data
 involved. Lines without personal data (``pii: []``) hold harmless numbers (times, counts,
 prices, dates without a year) that redaction must leave alone.
 
-The redaction is the privacy gate's for the hotel pack: ``redact(text, names=[guest name])``
-and then the guest's room number wherever it stands alone.
+What is checked is what the gate lets leave for an out-of-scope request of the hotel pack:
+``PrivacyGate(names=[the room's guest], room_number=the room's number).check(text,
+data_class=cloud.out_of_scope_privacy)``, the very call the cloud tier makes before anything is
+sent (the gate redacts with :func:`edgepipe.privacy.redact.redact`, then removes the guest's
+room number wherever it stands alone).
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ from pathlib import Path
 
 import pytest
 
-from edgepipe.privacy.redact import KINDS, redact
+from edgepipe.pack.loader import Pack
+from edgepipe.privacy.gate import DataClass, PrivacyGate
+from edgepipe.privacy.redact import KINDS
 
 PII_FILE = (
     Path(__file__).resolve().parents[2] / "packs" / "hotel" / "tests" / "pii_utterances.jsonl"
 )
-GUEST_NAMES = ["Maria Santos"]
+GUEST_NAME = "Maria Santos"
 GUEST_ROOM = "412"
-# as the privacy gate does it: the guest's room number wherever it stands alone
-_ROOM_RE = re.compile(rf"(?<![\w<]){re.escape(GUEST_ROOM)}(?![\w>])")
+"""The hotel pack's room, which the lines of the file are written for (checked below)."""
 
 
 def _load() -> list[dict]:
@@ -50,9 +54,22 @@ def _id(row: dict) -> str:
     return f"L{row['line']}:{row['text'][:50]}"
 
 
-def _gate_redact(text: str) -> str:
-    out = redact(text, names=GUEST_NAMES).text
-    return _ROOM_RE.sub("<ROOM>", out)
+@pytest.fixture(scope="module")
+def gate_text(hotel_pack: Pack):  # type: ignore[no-untyped-def]
+    """``gate_text(text)``: what the hotel pack's privacy gate lets leave for an out-of-scope
+    request (as CloudTier.build makes the gate, and CloudTier.run asks it)."""
+    room = hotel_pack.spec.context.room
+    assert (room.guest_name, room.number) == (GUEST_NAME, GUEST_ROOM)
+    data_class = DataClass(hotel_pack.spec.cloud.out_of_scope_privacy)
+    assert data_class is DataClass.REDACT
+    gate = PrivacyGate(names=[room.guest_name], room_number=room.number)
+
+    def check(text: str) -> str:
+        egress = gate.check(text, data_class=data_class)
+        assert egress.allowed
+        return egress.text
+
+    return check
 
 
 def _compact(s: str) -> str:
@@ -112,16 +129,16 @@ def test_every_kind_is_covered():
 
 
 @pytest.mark.parametrize("row", PII_LINES, ids=_id)
-def test_no_pii_leaves_the_device(row):
-    out = _gate_redact(row["text"])
+def test_no_pii_leaves_the_device(row, gate_text):
+    out = gate_text(row["text"])
     leaked = {pii: how for pii in row["pii"] if (how := leaks(pii, out))}
     assert not leaked, f"line {row['line']} leaks {leaked}: {out!r}"
 
 
 @pytest.mark.parametrize("row", CLEAN_LINES, ids=_id)
-def test_harmless_numbers_survive(row):
+def test_harmless_numbers_survive(row, gate_text):
     text = row["text"]
-    out = _gate_redact(text)
+    out = gate_text(text)
     # times, counts, prices, percentages, temperatures, dates without a year
     numbers = re.findall(r"\d+(?:[:./]\d+)*%?", text)
     assert numbers, f"line {row['line']} has no number to check"
@@ -130,10 +147,10 @@ def test_harmless_numbers_survive(row):
     assert out == text, f"line {row['line']} changed: {out!r}"
 
 
-def test_no_pii_string_leaks_in_aggregate():
+def test_no_pii_string_leaks_in_aggregate(gate_text):
     total, leaked = 0, []
     for row in PII_LINES:
-        out = _gate_redact(row["text"])
+        out = gate_text(row["text"])
         for pii in row["pii"]:
             total += 1
             if leaks(pii, out):

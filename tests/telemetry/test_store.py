@@ -14,9 +14,12 @@ from typing import Any
 
 import pytest
 
+from edgepipe.core.paths import default_db_path
+from edgepipe.core.resources import Resources
+from edgepipe.core.types import TurnResult
+from edgepipe.engine.engine import Engine, load_engine_pack
 from edgepipe.pack.loader import Pack
-from edgepipe.pipeline import Assistant, load_assistant_pack
-from edgepipe.telemetry.store import TelemetryStore, default_db_path
+from edgepipe.telemetry.store import TelemetryStore
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK_DIR = ROOT / "packs" / "hotel"
@@ -37,6 +40,10 @@ WORKER_TEXTS = (THERMOSTAT, DIM, LIGHTS_OFF, OFF_TOPIC)
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
+NO_MODELS = {"local_model": None, "cloud": None}
+"""These tests are about recording: the model tiers are off (an out-of-scope turn gets the
+honest fallback without trying any endpoint)."""
+
 
 def _fixed_clock(pack: Pack) -> Callable[[], datetime]:
     moment = datetime(*FIXED_LOCAL, tzinfo=pack.timezone)
@@ -46,15 +53,20 @@ def _fixed_clock(pack: Pack) -> Callable[[], datetime]:
 def _record_turns_worker(db_path: str, worker: int, barrier: Any, results: Any) -> None:
     """Spawned process: run real turns against its own store on the shared file."""
     try:
-        pack = load_assistant_pack(PACK_DIR)
+        pack = load_engine_pack(PACK_DIR)
         store = TelemetryStore(db_path)
-        assistant = Assistant(pack, telemetry=store, clock=_fixed_clock(pack))
+        # no learned router: this is about writers, and four processes loading the sentence
+        # encoder at once on a two-core machine would only make the test slow
+        engine = Engine(
+            pack, telemetry=store, clock=_fixed_clock(pack), tiers=NO_MODELS, router=None
+        )
+        session = engine.session()
         barrier.wait(timeout=60)
         answered = 0
         for i in range(TURNS_PER_WORKER):
-            result = assistant.handle_text(WORKER_TEXTS[(worker + i) % len(WORKER_TEXTS)])
+            result = session.handle_text(WORKER_TEXTS[(worker + i) % len(WORKER_TEXTS)])
             answered += bool(result.reply.text)
-        store.close()
+        engine.close()  # writes what is queued and closes the store
     except BaseException as exc:
         barrier.abort()
         results.put((worker, repr(exc), None, None, None))
@@ -67,15 +79,39 @@ def _record_turns_worker(db_path: str, worker: int, barrier: Any, results: Any) 
 
 @pytest.fixture(scope="module")
 def pack() -> Pack:
-    return load_assistant_pack(PACK_DIR)
+    return load_engine_pack(PACK_DIR)
+
+
+class Recorded:
+    """A session whose turns are recorded by the time ``handle_text`` returns (the engine's
+    writer thread records them; the test waits for it, as a reader of the store would)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.session = engine.session()
+
+    def handle_text(self, text: str) -> TurnResult:
+        result = self.session.handle_text(text)
+        assert self.engine.flush_telemetry(10)
+        return result
 
 
 @pytest.fixture
-def assistant_for(pack: Pack) -> Callable[[TelemetryStore | None], Assistant]:
-    def make(store: TelemetryStore | None) -> Assistant:
-        return Assistant(pack, telemetry=store, clock=_fixed_clock(pack))
+def assistant_for(
+    pack: Pack, resources: Resources
+) -> Iterator[Callable[[TelemetryStore | None], Recorded]]:
+    engines: list[Engine] = []
 
-    return make
+    def make(store: TelemetryStore | None) -> Recorded:
+        engine = Engine(
+            pack, telemetry=store, clock=_fixed_clock(pack), tiers=NO_MODELS, resources=resources
+        )
+        engines.append(engine)
+        return Recorded(engine)
+
+    yield make
+    for engine in engines:
+        engine.close()
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import yaml
 
-from edgepipe.frames import Outcome, Route
-from edgepipe.pipeline import Assistant, load_assistant_pack
+from edgepipe.core.types import Outcome, Route
+from edgepipe.engine.engine import load_engine_pack
 
 HANDLERS = """
-from edgepipe.handlers import HandlerResult
-from edgepipe.errors import HandlerError
+from edgepipe.actions.handlers import HandlerResult
+from edgepipe.core.errors import HandlerError
 
 
 def explode(ctx):
@@ -79,8 +79,8 @@ def make_pack(root: Path) -> Path:
     return root
 
 
-def test_handler_failures_still_answer(tmp_path: Path) -> None:
-    assistant = Assistant(load_assistant_pack(make_pack(tmp_path)))
+def test_handler_failures_still_answer(tmp_path: Path, make_session) -> None:  # type: ignore[no-untyped-def]
+    assistant = make_session(pack=load_engine_pack(make_pack(tmp_path)), router=None)
     for text, code in [
         ("explode", "handler_failed"),
         ("wrong type", "handler_bad_result"),
@@ -88,20 +88,22 @@ def test_handler_failures_still_answer(tmp_path: Path) -> None:
     ]:
         result = assistant.handle_text(text)
         assert result.decision.route is Route.FALLBACK, text
-        assert result.decision.reason == code
+        assert result.decision.reason == f"template:exact>{code}"
         assert result.reply.text.startswith("Sorry, something went wrong")
         span = result.trace.stage("handler")
         assert span is not None and span.outcome is Outcome.ERROR and span.error_code == code
 
 
-def test_reply_that_cannot_render_falls_back(tmp_path: Path) -> None:
-    result = Assistant(load_assistant_pack(make_pack(tmp_path))).handle_text("missing var")
+def test_reply_that_cannot_render_falls_back(tmp_path: Path, make_session) -> None:  # type: ignore[no-untyped-def]
+    session = make_session(pack=load_engine_pack(make_pack(tmp_path)), router=None)
+    result = session.handle_text("missing var")
     span = result.trace.stage("respond")
     assert span is not None and span.error_code == "response_render_failed"
     assert result.reply.text.startswith("Sorry, something went wrong")
 
 
-def test_handler_can_refuse_through_a_rule(tmp_path: Path) -> None:
-    result = Assistant(load_assistant_pack(make_pack(tmp_path))).handle_text("refuse")
+def test_handler_can_refuse_through_a_rule(tmp_path: Path, make_session) -> None:  # type: ignore[no-untyped-def]
+    session = make_session(pack=load_engine_pack(make_pack(tmp_path)), router=None)
+    result = session.handle_text("refuse")
     assert result.decision.route is Route.REJECTED
     assert result.reply.text == "No more than 10, not 99."

@@ -2,7 +2,7 @@
 
 ``TRAIN`` is a JSONL file (its intents are the label set; lines labelled ``oos`` train the
 explicit out-of-scope class) or a pack folder (its training set, see
-:func:`edgepipe.router.learned.pack_training_set`; the pack's templates are then tried first on
+:func:`edgepipe.nlu.learned.router.pack_training_set`; the pack's templates are then tried first on
 every test line, as in a real turn). In ``TEST`` the label ``oos`` marks out-of-scope lines.
 
 Metrics (rates are fractions 0-1):
@@ -31,7 +31,7 @@ import numpy as np
 
 from edgepipe.eval.datasets import OOS, Example
 from edgepipe.eval.stats import percentile
-from edgepipe.router.classifier import OOS_LABEL, IntentClassifier, RouterConfig
+from edgepipe.nlu.learned.model import OOS_LABEL, IntentClassifier, RouterConfig
 
 SWEEP = tuple(round(t, 2) for t in np.arange(0.0, 1.0, 0.05))
 
@@ -167,21 +167,21 @@ def evaluate_router(
 ) -> RouterEvaluation:
     """Train on ``train`` (JSONL or pack folder), calibrate, and measure on ``test``."""
     from edgepipe.eval.datasets import load_examples
-    from edgepipe.router.encoder import SentenceEncoder
+    from edgepipe.nlu.learned.encoder import SentenceEncoder
 
     matcher = None
     now = None
     if train.is_dir():
-        from edgepipe.pipeline import load_assistant_pack
-        from edgepipe.router.learned import pack_training_set, router_config
-        from edgepipe.router.templates import matcher_for
+        from edgepipe.engine.engine import load_engine_pack
+        from edgepipe.nlu.learned.router import pack_training_set, router_config
+        from edgepipe.nlu.templates import TemplateMatcher
 
-        pack = load_assistant_pack(train)
+        pack = load_engine_pack(train)
         texts, labels = pack_training_set(
             pack, samples_per_intent=pack.spec.router.template_samples
         )
         config = config or router_config(pack)
-        matcher = matcher_for(pack)
+        matcher = TemplateMatcher(pack)
         now = datetime(2026, 11, 25, 10, 0, tzinfo=pack.timezone)
     else:
         rows = load_examples(train)

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from edgepipe.core.types import IntentMatch
+from edgepipe.engine.engine import Engine
 from edgepipe.eval.datasets import Example
-from edgepipe.frames import IntentMatch
 from edgepipe.pack.loader import Pack
-from edgepipe.pipeline import Assistant
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,16 +83,23 @@ def slots_agree(match: IntentMatch, expected: dict[str, Any], pack: Pack) -> boo
 
 
 def evaluate_templates(pack: Pack, examples: list[Example], *, at: datetime) -> TemplateReport:
-    """Run every line through a fresh assistant (templates only: no learned router; in-memory
-    state, no telemetry) at time ``at``."""
-    assistant = Assistant(pack, clock=lambda: at, router=None)
+    """Run every line through a fresh engine (templates only: no learned router, no model
+    tiers; in-memory state, no telemetry) at time ``at``, each line in a session of its own."""
+    with Engine(pack, clock=lambda: at, router=None, tiers=_NO_MODELS) as engine:
+        return _evaluate(engine, examples)
+
+
+_NO_MODELS = {"local_model": None, "cloud": None}
+
+
+def _evaluate(engine: Engine, examples: list[Example]) -> TemplateReport:
     total: Counter[str] = Counter()
     correct: Counter[str] = Counter()
     misses: list[Miss] = []
     oos_lines = oos_matched = oos_executed = 0
     oos_examples: list[str] = []
-    for ex in examples:
-        result = assistant.handle_text(ex.text)
+    for i, ex in enumerate(examples):
+        result = engine.session(f"line-{i}").handle_text(ex.text)
         match = (
             result.intent
             if result.intent is not None and result.intent.source == "template"
@@ -110,7 +117,7 @@ def evaluate_templates(pack: Pack, examples: list[Example], *, at: datetime) -> 
         if (
             match is not None
             and match.name == ex.intent
-            and slots_agree(match, dict(ex.slots), pack)
+            and slots_agree(match, dict(ex.slots), engine.pack)
         ):
             correct[style] += 1
         else:

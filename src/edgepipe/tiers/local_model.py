@@ -3,7 +3,7 @@
 Three jobs, each with a validator, at most one repair attempt, and a deterministic fallback:
 
 * **answer** a question about the deployment from its information page: retrieve the section
-  (:mod:`edgepipe.knowledge`), let the model phrase one short sentence from it. The answer is
+  (:mod:`edgepipe.tiers.knowledge`), let the model phrase one short sentence from it. The answer is
   rejected if it is empty, too long, carries prompt debris, or holds a number (time, price,
   floor) that is not in the passage. Nothing relevant retrieved: "I don't have that
   information". Rejected twice: the passage's most relevant sentence, verbatim.
@@ -19,31 +19,28 @@ the reason as its error code.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
 
-from edgepipe.deadline import Deadline
-from edgepipe.frames import Outcome, Reply, Route, SlotValue, TraceRecorder
-from edgepipe.knowledge import KnowledgeBase, content_words
+from edgepipe.core.deadline import Deadline
+from edgepipe.core.trace import SpanHandle, TraceRecorder
+from edgepipe.core.types import IntentMatch, Outcome, Reply, Route, SlotValue
 from edgepipe.models.llama import Generation, LocalModel
 from edgepipe.pack.loader import Pack
-from edgepipe.tiers.rules import TierOutcome
-from edgepipe.timeparse import NUMBER_WORDS
+from edgepipe.tiers.base import Passed, TierContext, TierOutcome, TierRequest, TierUnavailable
+from edgepipe.tiers.checks import (
+    Verdict,
+    best_sentence,
+    check_answer,
+    check_shaped,
+    deadline_verdict,
+    relevant_sentences,
+)
+from edgepipe.tiers.knowledge import KnowledgeBase
+from edgepipe.tiers.slot_filler import SLOTS_SYSTEM, SlotFiller
 
 log = logging.getLogger(__name__)
-
-_NUMBER = re.compile(r"\d+(?:[:.,]\d+)*")
-_DEBRIS = re.compile(
-    r"<\|im_|\bpassage\s*:|\bquestion\s*:|\buser\s*:|\bassistant\s*:|```"
-    r"|\bthe passage\b|\bthe (?:guest's )?question\b|\bas an ai\b|\bin-room assistant\b"
-    r"|\bthe answer is\b",
-    re.IGNORECASE,
-)
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 QA_SYSTEM = (
     "You are the in-room assistant of {name}. Answer the guest's question in one short, "
@@ -55,143 +52,17 @@ SHAPE_SYSTEM = (
     "{limit} characters. Keep every time, number, name and fact exactly as given. Do not add "
     "facts, questions or greetings."
 )
-SLOTS_SYSTEM = (
-    "You read a hotel guest's request and fill in the fields of a JSON object. Use null for a "
-    "field the request does not mention. Answer with the JSON object only."
-)
-
-
-def numbers_in(text: str) -> set[str]:
-    """Numbers as written, with a leading zero of an hour dropped ("07:00" ~ "7:00")."""
-    return {n.lstrip("0") or "0" for n in _NUMBER.findall(text)}
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    ok: bool
-    code: str = ""
-    detail: str = ""
-
-
-def check_answer(
-    answer: str, passage: str, *, max_chars: int, finish_reason: str = "stop"
-) -> Verdict:
-    """The rules a generated answer must pass."""
-    if not answer.strip():
-        return Verdict(False, "empty", "the answer is empty")
-    if finish_reason == "length" or answer.count('"') % 2:
-        return Verdict(False, "truncated", "the answer was cut off")
-    if len(answer) > max_chars:
-        return Verdict(
-            False, "too_long", f"the answer is {len(answer)} characters; the limit is {max_chars}"
-        )
-    if _DEBRIS.search(answer):
-        return Verdict(False, "prompt_debris", "the answer repeats parts of the prompt")
-    invented = sorted(numbers_in(answer) - numbers_in(passage))
-    if invented:
-        return Verdict(
-            False, "number_not_in_passage", f"{', '.join(invented)} is not in the passage"
-        )
-    if not content_words(answer) & content_words(passage):
-        return Verdict(False, "ungrounded", "the answer shares no words with the passage")
-    return Verdict(True)
-
-
-def check_shaped(shaped: str, original: str, *, max_chars: int) -> Verdict:
-    """A shaped reply keeps exactly the original's numbers and stays short."""
-    if not shaped.strip():
-        return Verdict(False, "empty", "the reply is empty")
-    if len(shaped) > max_chars:
-        return Verdict(
-            False, "too_long", f"the reply is {len(shaped)} characters; the limit is {max_chars}"
-        )
-    if _DEBRIS.search(shaped):
-        return Verdict(False, "prompt_debris", "the reply repeats parts of the prompt")
-    missing = numbers_in(original) - numbers_in(shaped)
-    if missing:
-        return Verdict(False, "number_dropped", f"{', '.join(sorted(missing))} was dropped")
-    added = numbers_in(shaped) - numbers_in(original)
-    if added:
-        return Verdict(False, "number_added", f"{', '.join(sorted(added))} was added")
-    return Verdict(True)
-
-
-def time_supported(value: str, text: str) -> bool:
-    """Whether ``text`` mentions the hour (and any minutes) of ``value`` ("HH:MM"): a model
-    that turns "6:45" into "12:45" must not set a wake-up call."""
-    try:
-        hour, minute = (int(p) for p in value.split(":"))
-    except ValueError:
-        return False
-    lowered = text.lower()
-    numbers = {int(n) for n in re.findall(r"\d+", lowered)}
-    clock_runs = re.findall(r"\d{3,4}", lowered)  # "0630", "715"
-    words = set(re.findall(r"[a-z]+", lowered))
-    h12 = hour % 12 or 12
-    hour_ok = (
-        bool({hour, h12} & numbers)
-        or any(NUMBER_WORDS.get(w) == h12 for w in words)
-        or (hour == 12 and "noon" in words)
-        or (hour == 0 and "midnight" in words)
-        or any(re.fullmatch(rf"0?{h}[0-5]\d", n) for n in clock_runs for h in (hour, h12))
-    )
-    if minute == 0:
-        return hour_ok
-    minute_ok = (
-        minute in numbers
-        or (minute == 30 and "half" in words)
-        or (minute in (15, 45) and "quarter" in words)
-        or any(n.endswith(f"{minute:02d}") for n in clock_runs)
-    )
-    return hour_ok and minute_ok
-
-
-def _deadline_verdict(gen: Generation, verdict: Verdict) -> Verdict:
-    if gen.finish_reason == "skipped:deadline":
-        return Verdict(False, "deadline", "not started: the prompt would not fit in the time left")
-    if verdict.ok:
-        return Verdict(False, "deadline", "stopped at the deadline")
-    return verdict
-
-
-_ASKS_TIME = re.compile(
-    r"\b(when|what time|how late|how early|until|till|hours?|open|close)\b", re.I
-)
-_ASKS_PRICE = re.compile(r"\b(how much|cost|price|charge|fee|pay|free)\b", re.I)
-_TIME = re.compile(r"\d{1,2}:\d\d")
-_PRICE = re.compile(r"[€£$]\s?\d|\d\s?(?:eur|euros?)\b|\bfree\b", re.I)
-
-
-def _sentence_score(question: str, words: set[str], sentence: str) -> int:
-    score = 2 * len(words & content_words(sentence))
-    if _ASKS_TIME.search(question) and _TIME.search(sentence):
-        score += 1
-    if _ASKS_PRICE.search(question) and _PRICE.search(sentence):
-        score += 1
-    return score
-
-
-def relevant_sentences(question: str, passage: str, k: int = 3) -> str:
-    """The ``k`` passage sentences that bear most on the question (shared content words; a
-    time for a "when" question, a price for a "how much" one), in passage order."""
-    sentences = [s.strip() for s in _SENTENCE.split(passage) if s.strip()]
-    if len(sentences) <= k:
-        return " ".join(sentences) or passage
-    words = content_words(question)
-    ranked = sorted(
-        range(len(sentences)),
-        key=lambda i: (-_sentence_score(question, words, sentences[i]), i),
-    )
-    return " ".join(sentences[i] for i in sorted(ranked[:k]))
-
-
-def best_sentence(question: str, passage: str) -> str:
-    """The extractive answer: the two passage sentences that bear most on the question."""
-    return relevant_sentences(question, passage, k=2)
 
 
 class LocalModelTier:
-    """Question answering, reply shaping and slot extraction with a local model."""
+    """Question answering, reply shaping and slot extraction with a local model.
+
+    As a tier it answers an intent whose ``task`` is ``qa``, and a request the router found out
+    of scope when the information page clearly answers it (retrieval score at least
+    ``local_model.qa_rescue_score``): a question about the deployment is answered here rather
+    than sent out. Everything else it passes on."""
+
+    name = "local_model"
 
     def __init__(self, pack: Pack, model: LocalModel, knowledge: KnowledgeBase | None) -> None:
         self._pack = pack
@@ -202,16 +73,28 @@ class LocalModelTier:
         name = str(pack.facts.get("hotel_name", pack.name))
         self._qa_system = QA_SYSTEM.format(name=name)
         self._shape_system = SHAPE_SYSTEM.format(limit=spec.shape_max_chars)
+        self._slots = SlotFiller(pack, model)
+        self._qa_intent = next(
+            (
+                intent_name
+                for intent_name, intent in pack.intents.items()
+                if intent.spec.task == "qa" and intent.policy.tier == self.name
+            ),
+            None,
+        )
+
+    def prepare(self) -> None:
+        """Evaluate each task's prompt prefix, and pay the first generation's and the first
+        grammar's one-off costs (seconds for the grammar) here rather than in a turn; the
+        first call also seeds the model's time estimates that the deadline checks use."""
+        model = self._model
         for task, system in (
             ("qa", self._qa_system),
             ("shape", self._shape_system),
             ("slots", SLOTS_SYSTEM),
         ):
             model.warm(task, system)
-        # one short call: the first generation pays one-off set-up costs, and it seeds the
-        # model's time estimates that the deadline checks use
         model.complete("qa", self._qa_system, "Hello", max_tokens=2)
-        # the first grammar-constrained call is slow too (seconds): pay that here, not in a turn
         try:
             from llama_cpp.llama_grammar import LlamaGrammar
 
@@ -221,6 +104,38 @@ class LocalModelTier:
             grammar = None
         model.complete(
             "slots", SLOTS_SYSTEM, "Request: hi\nFields: x", max_tokens=4, grammar=grammar
+        )
+
+    def close(self) -> None:
+        """The model belongs to the engine's resources, which close it."""
+        return
+
+    def run(
+        self, request: TierRequest, deadline: Deadline, trace: TraceRecorder
+    ) -> TierOutcome | Passed:
+        if request.intent is None:
+            return self._rescue(request, deadline, trace)
+        if self._pack.intents[request.intent.name].spec.task != "qa":
+            return Passed(tier=self.name, code="local_model:not_qa", failed=False)
+        return self.answer(request.text, deadline, trace)
+
+    def _rescue(
+        self, request: TierRequest, deadline: Deadline, trace: TraceRecorder
+    ) -> TierOutcome | Passed:
+        """An out-of-scope reading that the information page clearly answers."""
+        threshold = self._spec.qa_rescue_score
+        if threshold is None or self._qa_intent is None or self._kb is None:
+            return Passed(tier=self.name, code="local_model:no_rescue", failed=False)
+        score = self.retrieval_score(request.text)
+        if score < threshold:
+            return Passed(tier=self.name, code=f"page:{score:.2f}<{threshold}", failed=False)
+        outcome = self.answer(request.text, deadline, trace)
+        intent = IntentMatch(name=self._qa_intent, slots={}, confidence=score, source="retrieval")
+        return TierOutcome(
+            route=outcome.route,
+            reason=f"page:{score:.2f}>={threshold}>{outcome.reason}",
+            reply=outcome.reply,
+            intent=intent,
         )
 
     @property
@@ -284,7 +199,7 @@ class LocalModelTier:
                     finish_reason=gen.finish_reason,
                 )
                 if gen.stopped_by_deadline:
-                    verdict = _deadline_verdict(gen, verdict)
+                    verdict = deadline_verdict(gen, verdict)
                 self._mark(span, gen, verdict)
             if verdict.code == "deadline":
                 break
@@ -322,7 +237,7 @@ class LocalModelTier:
         )
 
     @staticmethod
-    def _mark(span: Any, gen: Generation, verdict: Verdict) -> None:
+    def _mark(span: SpanHandle, gen: Generation, verdict: Verdict) -> None:
         cached = gen.prompt_tokens - gen.evaluated_tokens
         detail = f"{gen.completion_tokens} tok, ttft {gen.ttft_ms:.0f} ms, cached prefix {cached}"
         if verdict.ok:
@@ -353,7 +268,7 @@ class LocalModelTier:
             )
             verdict = check_shaped(gen.text, reply.text, max_chars=limit)
             if gen.stopped_by_deadline:
-                verdict = _deadline_verdict(gen, verdict)
+                verdict = deadline_verdict(gen, verdict)
             self._mark(span, gen, verdict)
         if not verdict.ok:
             return reply
@@ -370,93 +285,45 @@ class LocalModelTier:
         deadline: Deadline,
         trace: TraceRecorder,
     ) -> dict[str, SlotValue]:
-        """Values for ``missing`` slots the request's words support; {} when none."""
-        from llama_cpp.llama_grammar import LlamaGrammar
-
-        from edgepipe.router.templates import normalise_slot
-
+        """Values for ``missing`` slots the request's words support; {} when none (or when
+        the deadline leaves no time for a generation)."""
         if not missing or not self._enough_time(deadline):
             return {}
-        specs = self._pack.intents[intent].spec.slots
-        schema, forms = self._slot_schema(intent, missing)
-        with trace.span("extract") as span:
-            grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-            gen = self._model.complete(
-                "slots",
-                SLOTS_SYSTEM,
-                f"Request: {text}\nFields: {', '.join(missing)}",
-                max_tokens=48,
-                grammar=grammar,
-                deadline=deadline,
-            )
-            found: dict[str, SlotValue] = {}
-            problems: list[str] = []
-            try:
-                data = json.loads(gen.text)
-            except json.JSONDecodeError:
-                data = {}
-                problems.append("not_json")
-            lowered = text.lower()
-            for name in missing:
-                raw = data.get(name) if isinstance(data, dict) else None
-                if raw is None:
-                    continue
-                spec = specs[name]
-                try:
-                    value = normalise_slot(name, spec, raw, str(raw), now)
-                except ValueError:
-                    problems.append(f"{name}_invalid")
-                    continue
-                words = forms.get(name, {}).get(str(value), [str(raw)])
-                if (
-                    time_supported(str(value), lowered)
-                    if spec.type == "time"
-                    else any(w.lower() in lowered for w in words) or str(raw) in lowered
-                ):
-                    found[name] = SlotValue(name=name, value=value, text=str(raw))
-                else:
-                    problems.append(f"{name}_unsupported")
-            if problems and not found:
-                span.set(Outcome.INVALID, error_code=problems[0], detail=gen.text[:120])
-            else:
-                span.set(Outcome.OK if found else Outcome.NO_MATCH, detail=gen.text[:120])
-        return found
+        return self._slots.extract(intent, text, missing, now, deadline, trace)
 
-    def _slot_schema(
-        self, intent: str, missing: list[str]
-    ) -> tuple[dict[str, Any], dict[str, dict[str, list[str]]]]:
-        from hassil.sample import sample_expression
 
-        from edgepipe.router.templates import build_intents
+def build(context: TierContext) -> LocalModelTier | None:
+    """The pack's local model tier (None when the pack turns it off); the model and the
+    page are loaded through the engine's resources."""
+    pack = context.pack
+    spec = pack.spec.local_model
+    if not spec.enabled:
+        return None
+    from edgepipe.models.llama import ModelUnavailable, default_model_path
 
-        lists = build_intents(self._pack).slot_lists
-        props: dict[str, Any] = {}
-        forms: dict[str, dict[str, list[str]]] = {}
-        for name in missing:
-            spec = self._pack.intents[intent].spec.slots[name]
-            slot_list = lists.get(spec.list or name)
-            if spec.type == "time":
-                props[name] = {
-                    "anyOf": [
-                        {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
-                        {"type": "null"},
-                    ]
-                }
-            elif hasattr(slot_list, "values"):
-                outs: dict[str, list[str]] = {}
-                for value in slot_list.values:  # type: ignore[union-attr]
-                    outs.setdefault(str(value.value_out), []).extend(
-                        sample_expression(value.text_in)
-                    )
-                forms[name] = outs
-                props[name] = {"anyOf": [{"enum": sorted(outs)}, {"type": "null"}]}
-            elif hasattr(slot_list, "start"):
-                props[name] = {
-                    "anyOf": [
-                        {"type": "integer", "minimum": slot_list.start, "maximum": slot_list.stop},  # type: ignore[union-attr]
-                        {"type": "null"},
-                    ]
-                }
-            else:
-                props[name] = {"anyOf": [{"type": "string", "maxLength": 40}, {"type": "null"}]}
-        return {"type": "object", "properties": props, "required": list(props)}, forms
+    try:
+        path = default_model_path()
+        if spec.model is not None:
+            path = Path(spec.model) if Path(spec.model).is_absolute() else pack.root / spec.model
+            if not path.is_file():
+                raise ModelUnavailable(f"local model file not found: {path}")
+        resolved = path.resolve()
+        model = context.resources.get(
+            ("llama", str(resolved), spec.n_ctx, spec.threads),
+            lambda: LocalModel(resolved, n_ctx=spec.n_ctx, threads=spec.threads),
+            close=LocalModel.close,
+        )
+    except ModelUnavailable as exc:
+        raise TierUnavailable(str(exc), code=exc.code) from exc
+    knowledge = None
+    if spec.knowledge is not None:
+        from edgepipe.nlu.learned.encoder import shared_encoder
+
+        page = pack.root / spec.knowledge
+        knowledge = context.resources.get(
+            ("knowledge", str(page.resolve()), pack.content_hash, spec.qa_min_score),
+            lambda: KnowledgeBase.from_file(
+                page, min_score=spec.qa_min_score, encoder=shared_encoder(context.resources)
+            ),
+        )
+    return LocalModelTier(pack, model, knowledge)

@@ -1,72 +1,38 @@
-"""The deterministic tier: business rules, the intent's handler, the reply template."""
+"""The deterministic tier: business rules, the intent's handler, the reply template.
+
+Several requests of one sentence ("turn off the lights and close the blinds") run in order; a
+refusal of one is reported and the others still run.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from jinja2 import TemplateError
 
-from edgepipe.errors import HandlerError, RuleViolation
-from edgepipe.frames import IntentMatch, Outcome, Reply, Route, TraceRecorder
-from edgepipe.handlers import Handler, HandlerContext, HandlerResult, resolve_handler
+from edgepipe.actions.business_rules import RuleEngine
+from edgepipe.actions.handlers import Handler, HandlerContext, HandlerResult, resolve_handler
+from edgepipe.actions.responses import Responder
+from edgepipe.actions.state import StateAdapter
+from edgepipe.core.deadline import Deadline
+from edgepipe.core.errors import HandlerError, RuleViolation
+from edgepipe.core.trace import TraceRecorder
+from edgepipe.core.types import IntentMatch, Outcome, Reply, Route
 from edgepipe.pack.loader import Pack
-from edgepipe.rules import RuleEngine
-from edgepipe.state import StateAdapter
-from edgepipe.templating import render
+from edgepipe.pack.schema import RoomSpec
+from edgepipe.tiers.base import Passed, TierContext, TierOutcome, TierRequest
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TierOutcome:
-    """What a tier produced for a turn."""
-
-    route: Route
-    """The route the turn ends up on (a refusal turns ``rules`` into ``rejected``)."""
-    reason: str | None
-    """Why the route changed, for the trace; None keeps the router's reason."""
-    reply: Reply
-    """The reply."""
-    handler_executed: bool = False
-    """Whether the intent's handler ran."""
-
-
-class Responder:
-    """Renders a pack's reply templates."""
-
-    def __init__(self, pack: Pack) -> None:
-        self._pack = pack
-
-    def system(self, key: str, **variables: Any) -> Reply:
-        """A runtime reply (``fallback``, ``handler_error``, ``clarify_slot``)."""
-        template = getattr(self._pack.responses.system, key)
-        try:
-            text = render(template, variables)
-        except TemplateError:
-            log.exception("system reply %r failed to render", key)
-            text = "Sorry, I can't help with that right now."
-        return Reply(text=text, response_key=f"system:{key}", data=dict(variables))
-
-    def intent(self, intent: str, key: str, variables: Mapping[str, Any]) -> Reply:
-        """An intent's reply; raises ``KeyError``/``TemplateError`` when it cannot be made."""
-        templates = self._pack.responses.intents[intent]
-        template = templates[key] if key in templates else templates["default"]
-        context = {"facts": self._pack.facts, "room": self._pack.spec.context.room, **variables}
-        return Reply(text=render(template, context), response_key=key, data=dict(variables))
 
 
 class RulesTier:
     """Checks rules, runs the handler and renders the reply, each as a trace span."""
 
-    def __init__(
-        self, pack: Pack, state: StateAdapter, engine: RuleEngine, responder: Responder
-    ) -> None:
+    name = "rules"
+
+    def __init__(self, pack: Pack, engine: RuleEngine, responder: Responder) -> None:
         self._pack = pack
-        self._state = state
         self._engine = engine
         self._responder = responder
         self._handlers: dict[str, Handler] = {
@@ -75,12 +41,55 @@ class RulesTier:
             if intent.spec.handler is not None
         }
 
-    def run(self, intent: IntentMatch, now: datetime, trace: TraceRecorder) -> TierOutcome:
-        """Answer a matched intent deterministically."""
+    @classmethod
+    def build(cls, context: TierContext) -> RulesTier:
+        return cls(context.pack, context.rules, context.responder)
+
+    def prepare(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def run(
+        self, request: TierRequest, deadline: Deadline, trace: TraceRecorder
+    ) -> TierOutcome | Passed:
+        """Execute the request's intent (and any further requests of the same sentence)."""
+        if request.intent is None or request.intent.name not in self._handlers:
+            return Passed(tier=self.name, code="rules:no_handler", failed=False)
+        first = self.execute(request.intent, request.now, trace, request.state, request.room)
+        if not request.also:
+            return first
+        outcomes = [first]
+        for match in request.also:
+            if match.name in self._handlers:
+                outcomes.append(
+                    self.execute(match, request.now, trace, request.state, request.room)
+                )
+        refused = next((o for o in outcomes if o.route != Route.RULES), None)
+        return TierOutcome(
+            route=refused.route if refused is not None else Route.RULES,
+            reason=refused.reason if refused is not None else None,
+            reply=Reply(
+                text=" ".join(o.reply.text for o in outcomes),
+                response_key="+".join(o.reply.response_key for o in outcomes),
+            ),
+            handler_executed=any(o.handler_executed for o in outcomes),
+        )
+
+    def execute(
+        self,
+        intent: IntentMatch,
+        now: datetime,
+        trace: TraceRecorder,
+        state: StateAdapter,
+        room: RoomSpec,
+    ) -> TierOutcome:
+        """Answer one matched intent deterministically, in ``room`` with its ``state``."""
         slots = intent.slot_values()
         with trace.span("rules") as span:
             try:
-                self._engine.check_request(intent.name, slots, now)
+                self._engine.check_request(intent.name, slots, now, room=room)
                 span.set(Outcome.OK, detail=",".join(self._engine.rules_for(intent.name)) or None)
             except RuleViolation as violation:
                 span.set(Outcome.VIOLATION, error_code=violation.code, detail=violation.rule)
@@ -91,9 +100,9 @@ class RulesTier:
             intent=intent,
             slots=slots,
             args=definition.spec.args,
-            state=self._state,
+            state=state,
             facts=self._pack.facts,
-            room=self._pack.spec.context.room,
+            room=room,
             now=now,
             rules=self._engine,
         )
@@ -126,19 +135,14 @@ class RulesTier:
         with trace.span("respond") as span:
             try:
                 reply = self._responder.intent(
-                    intent.name, result.response, {**slots, **result.data}
+                    intent.name, result.response, {**slots, **result.data}, room=room
                 )
                 span.set(Outcome.OK, detail=result.response)
             except (KeyError, TemplateError) as exc:
                 log.error("reply for %r/%r failed to render: %s", intent.name, result.response, exc)
                 span.set(Outcome.ERROR, error_code="response_render_failed", detail=str(exc)[:200])
                 reply = self._responder.system("handler_error")
-        return TierOutcome(
-            route=Route.RULES,
-            reason=None,
-            reply=reply,
-            handler_executed=True,
-        )
+        return TierOutcome(route=Route.RULES, reason=None, reply=reply, handler_executed=True)
 
     @staticmethod
     def _refused(violation: RuleViolation) -> TierOutcome:

@@ -1,0 +1,325 @@
+"""The routing policy: from the template match and the classifier's reading to a plan.
+
+Routing order: an exact template match, then the learned classifier, then out of scope. Every
+decision carries its reason (``template:exact``, ``classifier:0.93>=0.55``, ``oos:0.12<0.55``,
+``ambiguous:lights_on|lights_dim:0.46/0.41``, ``confirm:0.62<0.70``...).
+
+The classifier's reading is acted on only when it is above the calibrated threshold, clear of
+the runner-up by ``router.clarify_margin``, at least the intent's ``policy.min_confidence``, and
+the intent is not ``impact: high``; otherwise the guest is asked (see
+:mod:`edgepipe.nlu.dialogue`). High-impact intents (bookings, billing) act without a question
+only on a template match. A plan names the tier to start the fallback chain at (the intent's
+``policy.tier``; none for out of scope), or carries a reply that needs no tier (a question).
+
+The policy holds no per-conversation state: the question a turn asks is returned in the plan
+and kept by the session (:class:`edgepipe.engine.session.Session`), and handed back with the
+next turn.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from edgepipe.actions.responses import Responder
+from edgepipe.core.deadline import Deadline
+from edgepipe.core.trace import TraceRecorder
+from edgepipe.core.types import IntentMatch, Reply, Route, RouteDecision, SlotValue
+from edgepipe.nlu.dialogue import Ask, Pending, expiry, is_no, is_yes, ordinal_choice
+from edgepipe.nlu.slots import SlotSpotter
+from edgepipe.nlu.templates import TemplateResult, apply_defaults
+from edgepipe.pack.loader import Pack
+from edgepipe.tiers.base import SlotExtractor
+from edgepipe.tiers.knowledge import content_words
+
+if TYPE_CHECKING:
+    from edgepipe.nlu.learned.model import Prediction
+    from edgepipe.nlu.learned.router import LearnedRouter
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """What the route stage decided."""
+
+    decision: RouteDecision
+    intent: IntentMatch | None = None
+    start: str | None = None
+    """The tier the fallback chain starts at (the intent's); None for a request no intent
+    claims (the out-of-scope chain), and for a plan that answers with ``reply``."""
+    reply: Reply | None = None
+    """Set for clarifying questions and other replies that need no tier."""
+    pending: Pending | None = None
+    """The question this plan asks, to keep for the next turn."""
+    also: tuple[IntentMatch, ...] = ()
+    """Further requests of the same sentence, answered after ``intent`` by the rules tier."""
+    chain: bool = True
+    """False: answer ``reply`` (or the pack's fallback reply) without any tier."""
+
+
+def route_of(tier: str) -> str:
+    """The route a tier's answers are recorded under (the :class:`Route` member for
+    edgepipe's own tiers, so that ``route is Route.RULES`` holds)."""
+    try:
+        return Route(tier)
+    except ValueError:
+        return tier
+
+
+def summary(pack: Pack, intent: str) -> str:
+    """A few words for the intent in a question ("turn the lights on")."""
+    spec = pack.intents[intent].spec
+    if spec.summary:
+        return spec.summary
+    first = re.split(r"[,.;(]", spec.description, maxsplit=1)[0].strip()
+    return first[:1].lower() + first[1:]
+
+
+class RoutingPolicy:
+    """Turns a request's readings into a :class:`Plan`. Shared by every session (stateless)."""
+
+    def __init__(
+        self,
+        pack: Pack,
+        responder: Responder,
+        spotter: SlotSpotter,
+        router: LearnedRouter | None,
+        slot_extractor: SlotExtractor | None = None,
+    ) -> None:
+        self.pack = pack
+        self._responder = responder
+        self._spotter = spotter
+        self._router = router
+        self._extractor = slot_extractor
+
+    # ------------------------------------------------------------------ a new request
+
+    def plan(
+        self,
+        text: str,
+        matched: TemplateResult,
+        prediction: Prediction | None,
+        now: datetime,
+        deadline: Deadline,
+        trace: TraceRecorder,
+    ) -> Plan:
+        """The plan for a request (not an answer to a question)."""
+        plan = self._decide(text, matched, prediction, now)
+        if plan.pending is not None and plan.pending.ask is Ask.SLOT and self._extractor:
+            plan = self._fill_slots_with_model(plan, text, now, trace, deadline)
+        return plan
+
+    def _decide(
+        self, text: str, matched: TemplateResult, prediction: Prediction | None, now: datetime
+    ) -> Plan:
+        if matched.match is not None:
+            plan = self.to_tier(matched.match, f"template:{matched.how}")
+            if plan.start == Route.RULES:
+                also = tuple(
+                    m for m in matched.also if self.pack.intents[m.name].policy.tier == "rules"
+                )
+                plan = replace(plan, also=also)
+            return plan
+        if matched.invalid_slot is not None and matched.invalid_intent is not None:
+            return self._ask_slot(
+                matched.invalid_intent, {}, matched.invalid_slot, now, reason="slot_invalid"
+            )
+        if prediction is None:
+            # no learned router: nothing tells an unmatched request from an out-of-scope one
+            return Plan(
+                decision=RouteDecision(route=Route.FALLBACK, reason="no_match"), chain=False
+            )
+        from edgepipe.nlu.learned.model import OOS_LABEL
+
+        spec = self.pack.spec.router
+        runner = prediction.runner_up
+        close_call = (
+            prediction.best != OOS_LABEL
+            and runner is not None
+            and prediction.confidence - prediction.runner_up_confidence <= spec.clarify_margin
+            and prediction.confidence + prediction.runner_up_confidence >= prediction.threshold
+        )
+        if close_call:
+            assert runner is not None
+            name = prediction.top
+            odds = f"{prediction.confidence:.2f}/{prediction.runner_up_confidence:.2f}"
+            return Plan(
+                decision=RouteDecision(
+                    route=Route.CLARIFY, reason=f"ambiguous:{name}|{runner}:{odds}"
+                ),
+                reply=self._responder.system(
+                    "choose", first=summary(self.pack, name), second=summary(self.pack, runner)
+                ),
+                pending=Pending(
+                    ask=Ask.CHOOSE,
+                    intents=(name, runner),
+                    confidence=prediction.confidence,
+                    expires_at=expiry(now, spec.confirm_ttl_s),
+                ),
+                chain=False,
+            )
+        if prediction.abstained:
+            reason = (
+                f"oos:class:{prediction.confidence:.2f}"
+                if prediction.best == OOS_LABEL
+                else f"oos:{prediction.confidence:.2f}<{prediction.threshold:.2f}"
+            )
+            return Plan(decision=RouteDecision(route=Route.FALLBACK, reason=reason))
+        assert prediction.intent is not None
+        name = prediction.intent
+        slots, missing = self._spotter.spot(name, text, now)
+        policy = self.pack.intents[name].policy
+        high_impact = self.pack.intents[name].spec.impact == "high"
+        if prediction.confidence < policy.min_confidence or high_impact:
+            why = (
+                f"confirm:{prediction.confidence:.2f}<{policy.min_confidence:.2f}"
+                if prediction.confidence < policy.min_confidence
+                else f"confirm:high_impact:{prediction.confidence:.2f}"
+            )
+            return Plan(
+                decision=RouteDecision(route=Route.CLARIFY, reason=why),
+                intent=IntentMatch(
+                    name=name, slots=slots, confidence=prediction.confidence, source="classifier"
+                ),
+                reply=self._responder.system("confirm", action=summary(self.pack, name)),
+                pending=Pending(
+                    ask=Ask.CONFIRM,
+                    intents=(name,),
+                    slots=slots,
+                    confidence=prediction.confidence,
+                    expires_at=expiry(now, spec.confirm_ttl_s),
+                ),
+                chain=False,
+            )
+        if missing:
+            return self._ask_slot(
+                name,
+                slots,
+                missing[0],
+                now,
+                reason="slot_missing",
+                confidence=prediction.confidence,
+            )
+        match = IntentMatch(
+            name=name, slots=slots, confidence=prediction.confidence, source="classifier"
+        )
+        return self.to_tier(
+            match, f"classifier:{prediction.confidence:.2f}>={prediction.threshold:.2f}"
+        )
+
+    def _fill_slots_with_model(
+        self, plan: Plan, text: str, now: datetime, trace: TraceRecorder, deadline: Deadline
+    ) -> Plan:
+        """Before asking the guest for a slot, let the local model try (validated)."""
+        assert self._extractor is not None and plan.pending is not None
+        intent = plan.pending.intents[0]
+        specs = self.pack.intents[intent].spec.slots
+        known = dict(plan.pending.slots)
+        missing = [n for n, s in specs.items() if s.required and n not in known]
+        found = self._extractor.extract_slots(intent, text, missing, now, deadline, trace)
+        if not found:
+            return plan
+        slots = {**known, **found}
+        if any(n not in slots for n in missing):
+            return plan
+        match = IntentMatch(
+            name=intent,
+            slots=apply_defaults(specs, slots),
+            confidence=plan.pending.confidence,
+            source="classifier",
+        )
+        return self.to_tier(match, f"slots:local_model:{','.join(sorted(found))}")
+
+    def to_tier(self, intent: IntentMatch, reason: str) -> Plan:
+        """Send ``intent`` to its tier (the chain takes it from there)."""
+        tier = self.pack.intents[intent.name].policy.tier
+        return Plan(
+            decision=RouteDecision(route=route_of(tier), reason=reason), intent=intent, start=tier
+        )
+
+    def _ask_slot(
+        self,
+        intent: str,
+        slots: dict[str, SlotValue],
+        slot: str,
+        now: datetime,
+        *,
+        reason: str,
+        confidence: float = 1.0,
+    ) -> Plan:
+        spec = self.pack.intents[intent].spec.slots.get(slot)
+        if spec is not None and spec.question:
+            reply = Reply(
+                text=spec.question, response_key="system:clarify_slot", data={"slot": slot}
+            )
+        else:
+            reply = self._responder.system("clarify_slot", slot=slot.replace("_", " "))
+        return Plan(
+            decision=RouteDecision(route=Route.CLARIFY, reason=f"{reason}:{slot}"),
+            intent=IntentMatch(name=intent, slots=slots, confidence=confidence, source="dialogue")
+            if slots
+            else None,
+            reply=reply,
+            pending=Pending(
+                ask=Ask.SLOT,
+                intents=(intent,),
+                slots=slots,
+                slot=slot,
+                confidence=confidence,
+                expires_at=expiry(now, self.pack.spec.router.confirm_ttl_s),
+            ),
+            chain=False,
+        )
+
+    # ------------------------------------------------------------------ an answer to a question
+
+    def answer_pending(self, pending: Pending, text: str, now: datetime) -> Plan | None:
+        """Resolve the guest's answer to a clarifying question; None: it is a new request."""
+        if pending.ask is Ask.CONFIRM:
+            if is_no(text):
+                return Plan(
+                    decision=RouteDecision(route=Route.RULES, reason="declined"),
+                    reply=self._responder.system("declined"),
+                    chain=False,
+                )
+            if is_yes(text):
+                return self._complete(pending.intents[0], pending.slots, now, reason="confirmed")
+            return None
+        if pending.ask is Ask.CHOOSE:
+            choice = ordinal_choice(text)
+            if choice is None and self._router is not None:
+                p = self._router.classifier.probabilities(text)
+                index = {c: i for i, c in enumerate(self._router.classifier.classes)}
+                a, b = (float(p[index[name]]) for name in pending.intents)
+                if max(a, b) >= 0.2 and max(a, b) >= 2 * min(a, b):
+                    choice = 0 if a >= b else 1
+            if choice is None:
+                return None
+            name = pending.intents[choice]
+            slots, _ = self._spotter.spot(name, text, now)
+            return self._complete(name, slots, now, reason=f"chosen:{name}")
+        # Ask.SLOT: the answer should hold the slot value
+        assert pending.slot is not None
+        found, _ = self._spotter.spot(pending.intents[0], text, now)
+        if pending.slot not in found or not found[pending.slot].text:
+            return None
+        # an answer is mostly the value ("at seven please"); a new request that happens to
+        # hold one ("plan a three day trip") is not an answer
+        extra = content_words(text) - content_words(found[pending.slot].text)
+        if len(extra) > 2:
+            return None
+        slots = {**pending.slots, pending.slot: found[pending.slot]}
+        return self._complete(pending.intents[0], slots, now, reason=f"answered:{pending.slot}")
+
+    def _complete(
+        self, intent: str, slots: dict[str, SlotValue], now: datetime, *, reason: str
+    ) -> Plan:
+        specs = self.pack.intents[intent].spec.slots
+        full = apply_defaults(specs, slots)
+        missing = [n for n, s in specs.items() if s.required and n not in full]
+        if missing:
+            return self._ask_slot(intent, full, missing[0], now, reason="slot_missing")
+        return self.to_tier(
+            IntentMatch(name=intent, slots=full, confidence=1.0, source="dialogue"), reason
+        )

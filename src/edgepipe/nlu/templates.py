@@ -1,0 +1,339 @@
+"""Sentence-template matching with hassil, plus slot normalisation.
+
+Matching runs in two passes:
+
+1. ``exact``: the whole request (after the pack's word replacements and symbol folding, e.g.
+   ``15%`` -> ``15 percent``) against every template.
+2. ``clause``: when the whole request matches nothing, each clause of it (split at ``, ; . ! ?``
+   and at `` and ``/`` but ``/`` so ``) is matched on its own. When every clause that matched
+   agrees on one intent, that is the request ("bit chilly, bump the heat up"); when two or three
+   clauses match different intents, each is a request of its own (``clauses``: "turn off the
+   lights and open the blinds" runs both, in order).
+3. ``corrected``: when both fail, words that are not in the pack's vocabulary (every word of its
+   templates, lists and skip words) are replaced by the single vocabulary word within one edit
+   (two for words of eight letters or more), and passes 1-2 run again: "clsoe the blinds".
+
+Every match hassil finds is normalised (numbers to ``int``, list values to their output value,
+wildcard times parsed to ``HH:MM``). A match whose slot cannot be interpreted is not used; if it
+was the only reading, the caller gets the intent and the unusable slot so it can ask the guest
+again instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from hassil import Intents, RecognizeResult, recognize_all
+from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.process import extract
+
+from edgepipe.core.types import IntentMatch, SlotScalar, SlotValue
+from edgepipe.nlu.timeparse import DAY_PARTS, MERIDIEM_WORDS, parse_time_of_day
+from edgepipe.nlu.timeparse import VOCABULARY as TIME_WORDS
+from edgepipe.pack.content_schema import SlotListSpec, SlotSpec
+from edgepipe.pack.loader import Pack
+
+_WORD = re.compile(r"[a-z][a-z']*")
+
+
+def _hassil_list(spec: SlotListSpec) -> dict[str, Any]:
+    if spec.range is not None:
+        return {"range": {"from": spec.range.from_, "to": spec.range.to, "step": spec.range.step}}
+    if spec.wildcard:
+        return {"wildcard": True}
+    values: list[Any] = []
+    for value in spec.values or []:
+        if isinstance(value, str):
+            values.append(value)
+        else:
+            values.append({"in": value.in_, "out": value.out})
+    return {"values": values}
+
+
+def build_intents(pack: Pack) -> Intents:
+    """The pack's templates as a hassil ``Intents`` collection."""
+    return Intents.from_dict(
+        {
+            "language": pack.spec.language,
+            "intents": {
+                name: {"data": [{"sentences": list(intent.hassil_templates)}]}
+                for name, intent in pack.intents.items()
+            },
+            "lists": {name: _hassil_list(spec) for name, spec in pack.lists.items()},
+            "expansion_rules": dict(pack.expansion_rules),
+            "skip_words": list(pack.spec.skip_words),
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemplateResult:
+    """Outcome of template matching."""
+
+    match: IntentMatch | None
+    """The best usable match, if any."""
+    invalid_intent: str | None = None
+    """When only unusable matches were found: the intent they were for..."""
+    invalid_slot: str | None = None
+    """...and the slot whose words could not be interpreted."""
+    candidates: int = 0
+    """How many raw matches hassil produced."""
+    how: str = "exact"
+    """Which pass produced the match: ``exact``, ``clause``, ``clauses`` or ``corrected``."""
+    also: tuple[IntentMatch, ...] = ()
+    """Further requests in the same sentence ("lights off and close the blinds"), in order."""
+
+
+class _InvalidSlot(Exception):
+    def __init__(self, slot: str) -> None:
+        self.slot = slot
+
+
+def day_part(sentence: str, slot_text: str) -> str:
+    """The words of ``sentence`` that say which half of the day a time slot's hour is in, when
+    the slot's own words do not: "book a table tonight at 8" fills the slot with "8", and
+    "tonight" makes it 20:00."""
+    if MERIDIEM_WORDS.intersection(_WORD.findall(slot_text.lower())):
+        return ""
+    return " ".join(w for w in _WORD.findall(sentence.lower()) if w in DAY_PARTS)
+
+
+def normalise_slot(
+    name: str, spec: SlotSpec, raw: Any, text: str, now: datetime, context: str = ""
+) -> SlotScalar:
+    """Normalise one raw slot value; raises ``ValueError`` when it cannot be used.
+    ``context``: the rest of the request, for a time slot's half of the day."""
+    if spec.type == "time":
+        hint = day_part(context, f"{raw} {text}") if context else ""
+        parsed = parse_time_of_day(f"{raw} {hint}".strip(), prefer=spec.prefer, now=now)
+        if parsed is None:
+            raise ValueError(f"'{text}' is not a time of day")
+        return parsed.hhmm
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, int | float):
+        return raw
+    value = str(raw).strip()
+    if not value:
+        raise ValueError(f"slot '{name}' is empty")
+    if spec.type == "number":
+        try:
+            number = float(value)
+        except ValueError as exc:
+            raise ValueError(f"'{value}' is not a number") from exc
+        return int(number) if number.is_integer() else number
+    return value
+
+
+_SYMBOLS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[\u2018\u2019\u02bc`´]"), "'"),
+    (re.compile(r"[\u201c\u201d]"), '"'),
+    (re.compile(r"(\d)\s*%"), r"\1 percent"),
+    (re.compile(r"(\d)\s*(?:°\s*c\b|°|degrees? c\b)", re.IGNORECASE), r"\1 degrees"),
+    (re.compile(r"\s&\s"), " and "),
+    (re.compile(r"(?<=[a-z])-(?=[a-z])", re.IGNORECASE), " "),
+)
+_CLAUSE_SPLIT = re.compile(
+    r"\s*(?:[,;!?]|(?<!\d)\.(?!\d)|\s-\s)\s*(?:(?:and|but|so|also|then)\s+)?"
+    r"|\s+(?:and|but|so|also|then)\s+",
+    re.IGNORECASE,
+)
+
+
+class TemplateMatcher:
+    """Matches request text against a pack's sentence templates."""
+
+    def __init__(self, pack: Pack) -> None:
+        self._pack = pack
+        self._intents = build_intents(pack)
+        self._order = {name: i for i, name in enumerate(pack.intents)}
+        words = pack.spec.replacements
+        self._replace = (
+            re.compile(
+                r"(?<![\w'])("
+                + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+                + r")(?![\w'])",
+                re.IGNORECASE,
+            )
+            if words
+            else None
+        )
+        self._replacements = {k.lower(): v for k, v in words.items()}
+        self.vocabulary = pack_vocabulary(pack)
+        self._vocab_list = sorted(self.vocabulary)
+
+    def prepare(self, text: str) -> str:
+        """Fold symbols and apply the pack's word replacements (what the templates see)."""
+        for pattern, repl in _SYMBOLS:
+            text = pattern.sub(repl, text)
+        if self._replace is not None:
+            text = self._replace.sub(lambda m: self._replacements[m.group(1).lower()], text)
+        return text
+
+    def warm_up(self) -> None:
+        """Pay hassil's lazy set-up costs (template parsing, number words) now, not on a turn."""
+        for intent in self._intents.intents.values():
+            for data in intent.data:
+                _ = data.sentences
+        self._match_once("set it to 21", datetime.now())
+
+    def match(self, text: str, now: datetime) -> TemplateResult:
+        """The best usable template match for ``text``."""
+        prepared = self.prepare(text)
+        result = self._match_passes(prepared, now)
+        if result.match is not None:
+            return result
+        corrected = self.prepare(self.correct(prepared))
+        if corrected == prepared:
+            return result
+        second = self._match_passes(corrected, now)
+        if second.match is not None:
+            return TemplateResult(
+                match=replace(second.match, confidence=min(second.match.confidence, 0.9)),
+                also=tuple(replace(m, confidence=0.9) for m in second.also),
+                candidates=second.candidates,
+                how="corrected",
+            )
+        return result
+
+    def correct(self, text: str) -> str:
+        """Replace out-of-vocabulary words by their unique near neighbour in the vocabulary."""
+
+        def fix(match: re.Match[str]) -> str:
+            word = match.group(0)
+            lower = word.lower()
+            if len(lower) < 4 or lower in self.vocabulary:
+                return word
+            limit = 2 if len(lower) >= 8 else 1
+            found = extract(
+                lower, self._vocab_list, scorer=DamerauLevenshtein.distance,
+                score_cutoff=limit, limit=3,
+            )  # fmt: skip
+            if not found:
+                return word
+            best = min(score for _, score, _ in found)
+            candidates = {choice for choice, score, _ in found if score == best}
+            return candidates.pop() if len(candidates) == 1 else word
+
+        return _WORD.sub(fix, text.lower())
+
+    def _match_passes(self, prepared: str, now: datetime) -> TemplateResult:
+        result = self._match_once(prepared, now)
+        if result.match is not None:
+            return result
+        clauses = [c for c in _CLAUSE_SPLIT.split(prepared) if c and c.strip()]
+        if len(clauses) < 2:
+            return result
+        found = [self._match_once(clause, now) for clause in clauses]
+        matches = [r.match for r in found if r.match is not None]
+        names = {m.name for m in matches}
+        if len(names) == 1:
+            best = max(matches, key=lambda m: len(m.slots))
+            return TemplateResult(
+                match=replace(best, confidence=0.95),
+                candidates=sum(r.candidates for r in found),
+                how="clause",
+            )
+        if 1 < len(names) <= 3:  # several requests in one sentence: each clause is one
+            distinct: list[IntentMatch] = []
+            for m in matches:
+                if m.name not in {d.name for d in distinct}:
+                    distinct.append(replace(m, confidence=0.95))
+            return TemplateResult(
+                match=distinct[0],
+                also=tuple(distinct[1:]),
+                candidates=sum(r.candidates for r in found),
+                how="clauses",
+            )
+        return result
+
+    def _match_once(self, text: str, now: datetime) -> TemplateResult:
+        usable: list[tuple[tuple[int, int, int, int], IntentMatch]] = []
+        invalid: tuple[str, str] | None = None
+        count = 0
+        for result in recognize_all(text, self._intents):
+            count += 1
+            try:
+                match = self._to_match(result, now, text)
+            except _InvalidSlot as exc:
+                invalid = invalid or (result.intent.name, exc.slot)
+                continue
+            usable.append((self._score(result), match))
+        if usable:
+            usable.sort(key=lambda item: item[0])
+            return TemplateResult(match=usable[0][1], candidates=count)
+        if invalid is not None:
+            return TemplateResult(
+                match=None, invalid_intent=invalid[0], invalid_slot=invalid[1], candidates=count
+            )
+        return TemplateResult(match=None, candidates=count)
+
+    def _score(self, result: RecognizeResult) -> tuple[int, int, int, int]:
+        wildcards = [e for e in result.entities_list if e.is_wildcard]
+        return (
+            len(wildcards),
+            -result.text_chunks_matched,
+            sum(len(e.text or "") for e in wildcards),
+            self._order.get(result.intent.name, 0),
+        )
+
+    def _to_match(self, result: RecognizeResult, now: datetime, sentence: str) -> IntentMatch:
+        intent = self._pack.intents[result.intent.name]
+        slots: dict[str, SlotValue] = {}
+        for name, entity in result.entities.items():
+            spec = intent.spec.slots.get(name) or SlotSpec()
+            text = (entity.text or "").strip()
+            try:
+                value = normalise_slot(name, spec, entity.value, text, now, sentence)
+            except ValueError as exc:
+                raise _InvalidSlot(name) from exc
+            slots[name] = SlotValue(name=name, value=value, text=text)
+        return IntentMatch(
+            name=intent.name,
+            slots=apply_defaults(intent.spec.slots, slots),
+            confidence=1.0,
+            source="template",
+        )
+
+
+def pack_vocabulary(pack: Pack) -> frozenset[str]:
+    """Every word a template of the pack can match (templates, rules, lists, skip words)."""
+    texts: list[str] = []
+    for intent in pack.intents.values():
+        texts.extend(intent.spec.templates)
+    texts.extend(pack.expansion_rules.values())
+    for spec in pack.lists.values():
+        for value in spec.values or []:
+            texts.append(value if isinstance(value, str) else value.in_)
+    texts.extend(pack.spec.skip_words)
+    texts.extend(pack.spec.replacements.values())
+    texts.extend(pack.spec.replacements)
+    words = {w for text in texts for w in _WORD.findall(text.lower())}
+    return frozenset(words | TIME_WORDS | _NUMBER_WORDS)
+
+
+_NUMBER_WORDS = frozenset(
+    {
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+        "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy",
+        "eighty", "ninety", "hundred",
+    }
+)  # fmt: skip
+
+
+def apply_defaults(
+    specs: Mapping[str, SlotSpec], slots: Mapping[str, SlotValue]
+) -> dict[str, SlotValue]:
+    """Slots plus declared defaults for the ones the request did not fill."""
+    out = dict(slots)
+    for name, spec in specs.items():
+        if name not in out and spec.default is not None:
+            out[name] = SlotValue(name=name, value=spec.default, text="")
+    return out

@@ -1,0 +1,1 @@
+"""Packages that extend edgepipe through its entry points, installed for a test only."""
