@@ -3,10 +3,11 @@ factors, wake-word CPU share, peak RSS.
 
     python bench/bench_voice.py [--n 100] [--snrs clean,20,10,5] [--false-wake-minutes 30]
                                 [--voices piper,espeak] [--lines bench|holdout]
-                                [--commands-only] [--set KEY=VALUE ...] [--json out.json]
+                                [--commands-only] [--set SECTION.KEY=VALUE ...] [--json out.json]
 
 ``--lines holdout`` speaks packs/hotel/tests/holdout_utterances.jsonl instead: lines no voice
-setting was chosen on, for an A/B check of a change with ``--set`` (docs/voice.md).
+setting was chosen on, for an A/B check of a change with ``--set`` (a ``voice:`` setting by its
+dotted path, e.g. ``--set open.prompt=`` or ``--set grammar.contrast_words=[]``; docs/voice.md).
 
 * Commands: direct in-scope lines of packs/hotel/tests/utterances.jsonl whose intent the rules
   tier answers, spoken by Piper (joe) and by espeak-ng (a second, different voice), "Okay Nabu"
@@ -50,20 +51,21 @@ from rapidfuzz.distance import Levenshtein
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from edgepipe.core.heap import settle_heap  # noqa: E402
+from edgepipe.engine.engine import Engine, load_engine_pack  # noqa: E402
+from edgepipe.engine.session import Session  # noqa: E402
 from edgepipe.eval.stats import percentile  # noqa: E402
-from edgepipe.pack.schema import VoiceSpec  # noqa: E402
-from edgepipe.pipeline import Assistant, load_assistant_pack  # noqa: E402
-from edgepipe.runtime import settle_heap  # noqa: E402
 from edgepipe.testing.voicedata import (  # noqa: E402
     command_clip,
     espeak_voice_fixtures,
     piper_voice_fixtures,
 )
-from edgepipe.voice.asr import load_dictionary  # noqa: E402
 from edgepipe.voice.audio import from_float  # noqa: E402
+from edgepipe.voice.backends.microwakeword import MicroWakeWord  # noqa: E402
+from edgepipe.voice.backends.pocketsphinx import load_dictionary  # noqa: E402
+from edgepipe.voice.backends.whisper import WhisperTranscriber  # noqa: E402
 from edgepipe.voice.noise import NOISES, mix_at_snr  # noqa: E402
-from edgepipe.voice.session import VoiceAssistant  # noqa: E402
-from edgepipe.voice.wake import WakeWordDetector  # noqa: E402
+from edgepipe.voice.session import VoiceSession  # noqa: E402
 
 HOTEL = ROOT / "packs" / "hotel"
 
@@ -76,9 +78,12 @@ LINE_SETS = {
 
 
 def command_lines(
-    pack: Any, n: int, assistant: Any = None, files: tuple[str, ...] = LINE_SETS["bench"]
+    pack: Any,
+    n: int,
+    session: Session | None = None,
+    files: tuple[str, ...] = LINE_SETS["bench"],
 ) -> list[dict[str, Any]]:
-    """Direct lines for rules-tier intents, spoken-word spellings only; with ``assistant``,
+    """Direct lines for rules-tier intents, spoken-word spellings only; with ``session``,
     only lines whose text the text pipeline itself reads right (so the figure is the voice
     front end's, not the router's)."""
     import pocketsphinx
@@ -95,9 +100,9 @@ def command_lines(
         if not all(w in known or w.isdigit() for w in words) or row["text"] in seen:
             continue
         seen.add(row["text"])
-        if assistant is not None:
-            assistant._pending = None
-            result = assistant.handle_text(row["text"])
+        if session is not None:
+            session.pending = None
+            result = session.handle_text(row["text"])
             if not (
                 result.intent
                 and result.intent.name == row["intent"]
@@ -213,10 +218,10 @@ def cli_listen(fixtures: Any) -> dict[str, Any]:
     }
 
 
-def reply_synthesis(assistant: Any, lines: list[dict[str, Any]], threads: int) -> dict[str, Any]:
+def reply_synthesis(session: Session, lines: list[dict[str, Any]], threads: int) -> dict[str, Any]:
     """Piper's first audio and whole reply, streamed against a sentence at a time, on the
     replies to ``lines``: p50/p95 ms and the ratio of the medians (streamed / whole)."""
-    from edgepipe.voice.tts import PiperSynthesizer
+    from edgepipe.voice.backends.piper import PiperSynthesizer
 
     synths = {
         "streamed": PiperSynthesizer(threads=threads),
@@ -224,8 +229,8 @@ def reply_synthesis(assistant: Any, lines: list[dict[str, Any]], threads: int) -
     }
     replies: list[str] = []
     for row in lines:
-        assistant._pending = None
-        reply = assistant.handle_text(row["text"]).reply.text
+        session.pending = None
+        reply = session.handle_text(row["text"]).reply.text
         if reply not in replies:
             replies.append(reply)
     first: dict[str, list[float]] = {name: [] for name in synths}
@@ -265,27 +270,28 @@ def main() -> None:
         "--set",
         action="append",
         default=[],
-        metavar="KEY=VALUE",
-        help="override a voice: setting (VALUE in YAML)",
+        metavar="SECTION.KEY=VALUE",
+        help="override a voice: setting by its dotted path (VALUE in YAML)",
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    pack = load_assistant_pack(HOTEL)
+    pack = load_engine_pack(HOTEL)
     if args.set:
         # the pack as if its voice: section said so; everything below is built from it
-        # values are YAML, as in pack.yaml: "contrast_words=[]", "wake_cutoff=0.4"
+        # values are YAML, as in pack.yaml: "grammar.contrast_words=[]", "wake.cutoff=0.4"
         overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
-        voice_spec = VoiceSpec.model_validate({**pack.spec.voice.model_dump(), **overrides})
+        voice_spec = pack.spec.voice.with_settings(overrides)
         pack = dataclasses.replace(pack, spec=pack.spec.model_copy(update={"voice": voice_spec}))
         print("voice settings", overrides, flush=True)
     clock_at = datetime(2026, 6, 1, 9, 30, tzinfo=pack.timezone)
-    assistant = Assistant(pack, local_model=None, cloud=None, clock=lambda: clock_at)
+    engine = Engine(pack, tiers={"local_model": None, "cloud": None}, clock=lambda: clock_at)
+    session = engine.session()
     started = time.perf_counter()
-    voice = VoiceAssistant.from_assistant(assistant)
+    voice = VoiceSession.build(session)
     load_s = time.perf_counter() - started
     settle_ms = settle_heap()  # as `edgepipe listen` does once loaded
-    lines = command_lines(pack, args.n, assistant, LINE_SETS[args.lines])
+    lines = command_lines(pack, args.n, session, LINE_SETS[args.lines])
     makers = {"piper": piper_voice_fixtures, "espeak": espeak_voice_fixtures}
     voices = {name: makers[name]() for name in args.voices.split(",")}
     snrs: list[float | None] = [None if s == "clean" else float(s) for s in args.snrs.split(",")]
@@ -319,39 +325,37 @@ def main() -> None:
                 clip, meta = command_clip(
                     fx, row["text"], noise=noise, snr_db=snr, seed=i, wake_variant=take
                 )
-                assistant._pending = None
+                session.pending = None
                 turns = voice.process(from_float(clip, 16000))
                 turn = turns[0] if turns else None
                 assert voice.wake is not None
                 wake_max.setdefault(f"{vname}/{label}", []).append(voice.wake.max_probability)
                 woke = bool(turn and turn.wake)
                 wake_kept.setdefault(f"{vname}/{label}", []).append(woke)
-                result = turn.result if turn else None
                 good = bool(
                     turn
                     and turn.wake
-                    and result
-                    and result.intent
-                    and result.intent.name == row["intent"]
-                    and slots_match(row.get("slots", {}), result.intent.slot_values())
+                    and turn.intent == row["intent"]
+                    and slots_match(row.get("slots", {}), dict(turn.slots))
                 )
                 ok += good
                 if noise is not None:
                     cell = by_noise.setdefault(f"{vname}/{label}", {}).setdefault(noise, [0, 0])
                     cell[0] += good
                     cell[1] += 1
-                key = (turn.asr_path or turn.outcome) if turn else "no_wake"
+                key = (turn.asr_path or str(turn.outcome)) if turn else "no_wake"
                 counts[key] = counts.get(key, 0) + 1
-                if turn and turn.open_snap is not None:
+                opened = turn.asr.open if turn else None
+                if opened is not None and opened.snapped is not None:
                     counts["snapped"] = counts.get("snapped", 0) + 1
-                if turn and turn.open_rescore is not None:
+                if turn and opened is not None and opened.rescored is not None:
                     counts["rescored"] = counts.get("rescored", 0) + 1
                     rescore_ms.append(turn.stages_ms["open_rescore"])
-                if turn and turn.open_second is not None and turn.open is not None:
+                if turn and opened is not None and opened.second_pass is not None:
                     counts["second_pass"] = counts.get("second_pass", 0) + 1
                     second_ms.append(turn.stages_ms["open_second_pass"])
                     # the text used came from the second beam
-                    second_used += turn.open_rank > len(turn.open.alternatives)
+                    second_used += opened.used_rank > len(opened.alternatives)
                 if turn and snr is None and good:
                     latency = turn.latency_from(meta["speech_end_s"])
                     if latency is not None:
@@ -376,8 +380,8 @@ def main() -> None:
                             "text": row["text"],
                             "heard": turn.transcript if turn else None,
                             "path": key,
-                            "intent": result.intent.name if result and result.intent else None,
-                            "snapped": turn.open_snap.text if turn and turn.open_snap else None,
+                            "intent": turn.intent if turn else None,
+                            "snapped": opened.snapped.text if opened and opened.snapped else None,
                         }
                     )
             success[vname][label] = round(ok / len(lines), 3)
@@ -420,9 +424,9 @@ def main() -> None:
     same_as_text = alternative_used = snapped = handlers_run = 0
     for i, row in enumerate(open_rows):
         clip, meta = command_clip(voices["piper"], row["text"], seed=i)
-        assistant._pending = None
-        as_text = assistant.handle_text(row["text"])
-        assistant._pending = None
+        session.pending = None
+        as_text = session.handle_text(row["text"])
+        session.pending = None
         for turn in voice.process(from_float(clip, 16000)):
             if turn.asr_path == "open":
                 latency = turn.latency_from(meta["speech_end_s"])
@@ -431,8 +435,9 @@ def main() -> None:
             # the beam's command prior must not turn a question into a command
             if turn.result is not None:
                 same_as_text += reading(turn.result) == reading(as_text)
-            alternative_used += turn.open_rank > 0
-            snapped += turn.open_snap is not None
+            opened = turn.asr.open
+            alternative_used += bool(opened is not None and opened.used_rank > 0)
+            snapped += bool(opened is not None and opened.snapped is not None)
             handlers_run += bool(turn.result and turn.result.handler_executed)
     results["latency_ms"]["open_vocabulary_requests"] = summary(open_requests)
     results["open_requests"] = {
@@ -448,6 +453,17 @@ def main() -> None:
     rtf: dict[str, list[float]] = {"grammar": [], "whisper_trimmed": [], "whisper_30s": []}
     errors: dict[str, int] = {"whisper_trimmed": 0, "whisper_30s": 0}
     said_words = 0
+    trimmed = voice.transcriber
+    assert isinstance(trimmed, WhisperTranscriber)
+    whispers = {
+        "whisper_trimmed": trimmed,
+        "whisper_30s": WhisperTranscriber(
+            model=trimmed.model,
+            prompt=trimmed.prompt,
+            beam_size=trimmed.beam_size,
+            full_window=True,
+        ),
+    }
     for row in lines[:40]:
         speech = voices["piper"].speech(row["text"])
         pcm = (np.clip(speech, -1, 1) * 32767).astype(np.int16)
@@ -455,19 +471,17 @@ def main() -> None:
         t0 = time.perf_counter()
         voice.grammar.recognize(pcm.tobytes())
         rtf["grammar"].append((time.perf_counter() - t0) / seconds)
-        for key, full in (("whisper_trimmed", False), ("whisper_30s", True)):
-            voice.whisper.full_window = full
-            hyp = voice.whisper.transcribe(pcm)
+        for key, whisper in whispers.items():
+            hyp = whisper.transcribe(pcm)
             rtf[key].append(hyp.ms / 1000 / seconds)
             said = norm_words(row["text"])
             errors[key] += Levenshtein.distance(said, norm_words(hyp.text))
         said_words += len(norm_words(row["text"]))
-        voice.whisper.full_window = False
     results["asr_rtf"] = {k: round(statistics.median(v), 3) for k, v in rtf.items()}
     results["whisper_wer_40_commands"] = {k: round(v / said_words, 3) for k, v in errors.items()}
     print("rtf", results["asr_rtf"], results["whisper_wer_40_commands"], flush=True)
 
-    results["tts_ms"] = reply_synthesis(assistant, lines, pack.spec.voice.tts_threads)
+    results["tts_ms"] = reply_synthesis(session, lines, pack.spec.voice.tts.threads)
     print("tts", results["tts_ms"], flush=True)
 
     # false wakes: speech without the wake word + noise
@@ -499,10 +513,8 @@ def main() -> None:
     # both passes below hear exactly these samples (the peak can sit within 0.01 of the cutoff)
     stream_audio = from_float(np.clip(stream, -1, 1), 16000)
     pcm_bytes = stream_audio.pcm
-    spec = pack.spec.voice
-    wake = WakeWordDetector(
-        spec.wake_word, cutoff=spec.wake_cutoff, refractory_s=spec.wake_refractory_s
-    )
+    spec = pack.spec.voice.wake
+    wake = MicroWakeWord(spec.model, cutoff=spec.cutoff, refractory_s=spec.refractory_s)
     detections = 0
     wake.record = []
     t0 = time.perf_counter()
@@ -513,29 +525,29 @@ def main() -> None:
     hours = len(stream) / 16000 / 3600
     results["false_wakes"] = {
         "audio_minutes": round(hours * 60, 1),
-        "cutoff": spec.wake_cutoff,
+        "cutoff": spec.cutoff,
         "detector_per_hour": round(detections / hours, 2),
         "max_probability": round(max(wake.record), 3),
         "sweep_per_hour": {
             f"{cut:g}": round(
-                count_wakes(wake.record, cut, spec.wake_refractory_s, wake.step_s) / hours, 2
+                count_wakes(wake.record, cut, spec.refractory_s, wake.step_s) / hours, 2
             )
             for cut in (0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85)
         },
     }
     results["wake_cpu_share"] = round(wake_s / (hours * 3600), 4)
     # the same stream through the whole voice pipeline: a wake the check keeps is a false wake
-    assistant._pending = None
+    session.pending = None
     woken = voice.process(stream_audio)
     results["false_wakes"].update(
         {
             "detector_accepts": detections,
-            "wake_verify": spec.wake_verify,
+            "wake_verify": spec.verify,
             "dropped_by_check": len(voice.wakes_dropped),
             "dropped_scores": [round(score, 2) for _, score in voice.wakes_dropped],
             "false_accepts": len(woken),
             "per_hour": round(len(woken) / hours, 2),
-            "handlers_executed": sum(bool(t.result and t.result.handler_executed) for t in woken),
+            "handlers_executed": sum(t.handler_executed for t in woken),
         }
     )
     print("false wakes", results["false_wakes"], "cpu", results["wake_cpu_share"], flush=True)
@@ -549,7 +561,7 @@ def main() -> None:
             turns = voice.process(from_float(said, 16000))
             confusable["clips"] += 1
             assert voice.wake is not None
-            confusable["detector_woke"] += voice.wake.max_probability > spec.wake_cutoff
+            confusable["detector_woke"] += voice.wake.max_probability > spec.cutoff
             confusable["woke_after_check"] += bool(turns)
             if turns:
                 kept_texts.append(f"{vname}: {text}")
@@ -564,7 +576,7 @@ def main() -> None:
             clip = make(20.0, seed) * 0.8
             for turn in voice.process(from_float(clip, 16000), require_wake=False):
                 turns_seen += turn.outcome == "turn"
-                executed += bool(turn.result and turn.result.handler_executed)
+                executed += turn.handler_executed
     results["noise_clips"] = {
         "clips": 12,
         "seconds_each": 20,

@@ -11,7 +11,7 @@
   detector passes 0.3 (2 s apart).
 
 Each window (the last 1.45 s up to the detection + a delay) is scored by
-:meth:`~edgepipe.voice.asr.WhisperRecognizer.phrase_logprob`; the table gives, per delay and
+:meth:`~edgepipe.voice.backends.whisper.WhisperTranscriber.phrase_logprob`; the table gives, per delay and
 threshold, the share of wake phrases kept and the number of look-alikes kept.
 """
 
@@ -29,11 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from edgepipe.testing.voicedata import FIXTURE_SEED, VoiceFixtures, command_clip  # noqa: E402
-from edgepipe.voice.asr import WhisperRecognizer  # noqa: E402
 from edgepipe.voice.audio import from_float  # noqa: E402
+from edgepipe.voice.backends.espeak import EspeakSynthesizer  # noqa: E402
+from edgepipe.voice.backends.microwakeword import MicroWakeWord  # noqa: E402
+from edgepipe.voice.backends.piper import PiperSynthesizer  # noqa: E402
+from edgepipe.voice.backends.whisper import WhisperTranscriber  # noqa: E402
 from edgepipe.voice.noise import NOISES, mix_at_snr  # noqa: E402
-from edgepipe.voice.tts import EspeakSynthesizer, PiperSynthesizer  # noqa: E402
-from edgepipe.voice.wake import WakeWordDetector  # noqa: E402
 
 TESTS = ROOT / "packs" / "hotel" / "tests"
 RATE = 16000
@@ -76,7 +77,7 @@ def pcm_of(samples: np.ndarray) -> np.ndarray:
     return from_float(np.clip(samples, -1, 1), RATE).samples
 
 
-def probabilities(detector: WakeWordDetector, pcm: np.ndarray) -> list[float]:
+def probabilities(detector: MicroWakeWord, pcm: np.ndarray) -> list[float]:
     detector.reset()
     detector.record = []
     data = pcm.tobytes()
@@ -106,7 +107,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     fixtures = voices()
-    detector = WakeWordDetector("okay_nabu", cutoff=0.4)
+    detector = MicroWakeWord("okay_nabu", cutoff=0.4)
     step = detector.step_s
 
     positives: list[tuple[np.ndarray, float]] = []
@@ -150,7 +151,7 @@ def main() -> None:
     stream = pcm_of(np.concatenate(pieces))
     negatives = crossings(probabilities(detector, stream), 0.3, step, 2.0)
 
-    whisper = WhisperRecognizer()
+    whisper = WhisperTranscriber()
     phrase = detector.wake_phrase
     rows = []
     for delay in DELAYS_S:

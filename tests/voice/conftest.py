@@ -1,4 +1,6 @@
-"""Voice test fixtures: the models load once per test session."""
+"""Voice test fixtures. The models load once per test session (through the session's
+``resources``); every test gets voice objects of its own on top of them, so no test changes what
+another sees."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from edgepipe.pipeline import Assistant, load_assistant_pack
+from edgepipe.core.resources import Resources
+from edgepipe.engine.engine import Engine, load_engine_pack
+from edgepipe.pack.loader import Pack
 from edgepipe.testing.voicedata import VoiceFixtures, espeak_voice_fixtures, piper_voice_fixtures
-from edgepipe.voice.session import VoiceAssistant
+from edgepipe.voice.session import VoiceSession
 
 HOTEL = Path(__file__).resolve().parents[2] / "packs" / "hotel"
 
@@ -37,13 +41,30 @@ def in_test_home(
 
 
 @pytest.fixture(scope="session")
-def voice(shared_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> VoiceAssistant:
-    """The hotel pack's voice front end (rules and router; no local model, no cloud), at 09:30."""
-    with _test_home(shared_cache, tmp_path_factory):
-        pack = load_assistant_pack(HOTEL)
-        at = datetime(2026, 6, 1, 9, 30, tzinfo=pack.timezone)
-        assistant = Assistant(pack, local_model=None, cloud=None, clock=lambda: at)
-        return VoiceAssistant.from_assistant(assistant)
+def voice_pack() -> Pack:
+    return load_engine_pack(HOTEL)
+
+
+@pytest.fixture
+def voice_engine(voice_pack: Pack, resources: Resources) -> Iterator[Engine]:
+    """This test's engine on the hotel pack (rules and router; no local model, no cloud) at
+    09:30 on 1 June 2026, its models shared with the whole test session."""
+    at = datetime(2026, 6, 1, 9, 30, tzinfo=voice_pack.timezone)
+    engine = Engine(
+        voice_pack,
+        tiers={"local_model": None, "cloud": None},
+        clock=lambda: at,
+        resources=resources,
+    )
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def voice(voice_engine: Engine) -> VoiceSession:
+    """This test's voice session (a room of its own); Whisper, Piper, pocketsphinx and the
+    snapper are the test session's. Other settings: ``voice.with_settings(...)``."""
+    return VoiceSession.build(voice_engine.session())
 
 
 @pytest.fixture(scope="session")

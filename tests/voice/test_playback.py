@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+
 import numpy as np
 import pytest
 
 from edgepipe.testing.voicedata import command_clip
 from edgepipe.voice.audio import from_float
-from edgepipe.voice.playback import Speaker, SpeakerError
+from edgepipe.voice.playback import MAX_QUEUED_PIECES, Speaker, SpeakerError
 
 
 class FakeStream:
@@ -109,6 +113,44 @@ def test_a_failing_device_stops_playing_and_keeps_the_error(
     speaker.close()
 
 
+class StalledStream(FakeStream):
+    """A device that stops playing: every write waits until ``resume`` is set."""
+
+    def __init__(self, rate: int, log: list[tuple[str, int, int]], resume: threading.Event) -> None:
+        super().__init__(rate, log, None)
+        self.resume = resume
+
+    def write(self, data: np.ndarray) -> None:
+        self.resume.wait(5)
+        super().write(data)
+
+
+def test_the_queue_of_pieces_is_bounded_and_counts_what_it_drops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert MAX_QUEUED_PIECES >= 32  # a reply is a handful of pieces: only a stall fills it
+    log: list[tuple[str, int, int]] = []
+    resume = threading.Event()
+    speaker = Speaker(lambda rate: StalledStream(rate, log, resume), max_queued=4, clock=Clock())
+    piece = np.zeros(100, dtype=np.float32)
+    speaker.play(piece, 16000)  # taken by the player thread, which stalls writing it
+    deadline = time.monotonic() + 5
+    while speaker._queued and time.monotonic() < deadline:  # until the thread holds it
+        time.sleep(0.01)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(7):
+            speaker.play(piece, 16000)
+    assert speaker.dropped == 3  # four wait, the rest do not fit
+    assert "reply audio is dropped" in caplog.text
+    resume.set()
+    speaker.drain(timeout_s=5)
+    assert len(log) == 5  # the one being written and the four that waited
+    speaker.play(piece, 16000)  # room again
+    speaker.drain(timeout_s=5)
+    assert len(log) == 6 and speaker.dropped == 3
+    speaker.close()
+
+
 def test_without_sounddevice_the_error_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
 
@@ -136,12 +178,8 @@ def test_the_reply_reaches_the_sink_piece_by_piece(voice, piper_speech) -> None:
         pieces.append((piece, rate))
 
     clip, _meta = command_clip(piper_speech, "Set the thermostat to twenty three degrees.")
-    voice.assistant._pending = None
-    voice.reply_sink = sink
-    try:
-        (turn,) = voice.process(from_float(clip, 16000))
-    finally:
-        voice.reply_sink = None
+    voice.reply_sink = sink  # this test's own voice session
+    (turn,) = voice.process(from_float(clip, 16000))
     assert turn.reply_audio is not None and len(pieces) >= 2
     assert all(rate == turn.reply_rate for _p, rate in pieces)
     assert np.array_equal(np.concatenate([p for p, _r in pieces]), turn.reply_audio)

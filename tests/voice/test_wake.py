@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepipe.voice.wake import WakeError, WakeWordDetector
+from edgepipe.voice.backends.microwakeword import MicroWakeWord
+from edgepipe.voice.contracts import WakeError
 
 
 def test_unknown_model_is_a_clear_error() -> None:
     with pytest.raises(WakeError, match="bundled: okay_nabu"):
-        WakeWordDetector("hey_toaster")
+        MicroWakeWord("hey_toaster")
 
 
-def _feed(detector: WakeWordDetector, audio: np.ndarray) -> list[float]:
+def _feed(detector: MicroWakeWord, audio: np.ndarray) -> list[float]:
     pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
     return [e.at_s for i in range(0, len(pcm), 320) if (e := detector.process(pcm[i : i + 320]))]
 
@@ -24,7 +25,7 @@ def test_wakes_once_per_phrase_with_refractory_period(piper_speech) -> None:  # 
 
     fixtures = piper_speech
     wake = fixtures.speech("Okay Nabu.")
-    detector = WakeWordDetector("okay_nabu", cutoff=0.6, refractory_s=2.0)
+    detector = MicroWakeWord("okay_nabu", cutoff=0.6, refractory_s=2.0)
     # twice, 0.5 s apart: the second falls inside the refractory period
     close = _feed(detector, compose([0.5, wake, 0.5, wake, 1.0]))
     assert len(close) == 1

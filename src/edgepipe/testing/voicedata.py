@@ -1,10 +1,11 @@
 """Spoken test audio, synthesized on demand and cached on disk (nothing large is committed).
 
 :class:`VoiceFixtures` turns text into 16 kHz float32 speech with a
-:class:`~edgepipe.voice.tts.Synthesizer` and caches each utterance as a WAV file under
+:class:`~edgepipe.voice.contracts.Synthesizer` and caches each utterance as a WAV file under
 ``$EDGEPIPE_CACHE/voice-cache/<voice id>/<sha1>.wav`` (default ``$EDGEPIPE_HOME/cache``).
 :func:`command_clip` lays out "wake word, pause, command, trailing silence" clips, optionally
-mixed with synthetic noise, and reports where the command's speech starts and ends.
+mixed with synthetic noise, and reports where the command's speech starts and ends;
+:func:`command_stream` puts several in one stream.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from edgepipe.telemetry.store import cache_home
+from edgepipe.core.paths import cache_home
 from edgepipe.voice.audio import SAMPLE_RATE, AudioError, load_wav, resample, write_wav
+from edgepipe.voice.backends.espeak import EspeakSynthesizer
+from edgepipe.voice.backends.piper import PiperSynthesizer
+from edgepipe.voice.contracts import Synthesizer
 from edgepipe.voice.noise import NOISES, mix_at_snr
-from edgepipe.voice.tts import EspeakSynthesizer, PiperSynthesizer, Synthesizer
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -139,7 +143,7 @@ def command_clip(
     """``lead_s`` silence, wake word, ``gap_s``, command, ``tail_s`` silence; 16 kHz float32.
 
     ``wake_variant`` picks another take of the wake phrase (seeded Piper: see
-    :meth:`~edgepipe.voice.tts.PiperSynthesizer.synthesize_variant`).
+    :meth:`~edgepipe.voice.backends.piper.PiperSynthesizer.synthesize_variant`).
     With ``noise`` (a key of :data:`~edgepipe.voice.noise.NOISES`) the whole clip is mixed with
     that noise at ``snr_db`` (default 10 dB). The metadata gives, in seconds of the clip,
     ``speech_start_s``/``speech_end_s`` (first and last voiced sample of the command, from the
@@ -183,6 +187,42 @@ def command_clip(
         "seed": seed,
     }
     return clip, meta
+
+
+def command_stream(
+    fixtures: VoiceFixtures,
+    commands: Sequence[str],
+    *,
+    wake_word_text: str = "Okay Nabu.",
+    lead_s: float = 0.5,
+    gap_s: float = 0.3,
+    pause_s: float = 2.0,
+    tail_s: float = 1.0,
+) -> tuple[FloatArray, list[dict[str, Any]]]:
+    """One stream of several :func:`command_clip` layouts in a row: ``lead_s`` of silence, then
+    for each command the wake phrase, ``gap_s``, the command and ``pause_s`` of silence
+    (``tail_s`` after the last). The metadata of each command is :func:`command_clip`'s, its
+    times in seconds of the whole stream."""
+    parts: list[FloatArray] = [np.zeros(round(lead_s * SAMPLE_RATE), dtype=np.float32)]
+    position = len(parts[0])
+    metas: list[dict[str, Any]] = []
+    for k, text in enumerate(commands):
+        clip, meta = command_clip(
+            fixtures,
+            text,
+            wake_word_text=wake_word_text,
+            lead_s=0.0,
+            gap_s=gap_s,
+            tail_s=tail_s if k == len(commands) - 1 else pause_s,
+        )
+        offset = position / SAMPLE_RATE
+        for key, value in list(meta.items()):
+            if key.endswith("_s") and key != "duration_s" and value is not None:
+                meta[key] = value + offset
+        parts.append(clip)
+        position += len(clip)
+        metas.append(meta)
+    return np.concatenate(parts), metas
 
 
 def espeak_voice_fixtures(

@@ -5,6 +5,9 @@ mono, little-endian int16. :func:`load_wav` accepts any sample rate, 8/16/24/32-
 32/64-bit float WAV with any channel count; channels are averaged and the signal is resampled
 with soxr (``HQ``). The header is checked here before scipy decodes the samples, so a broken
 file gets an :class:`AudioError` whose message names the file and what is wrong with it.
+
+Long on purpose: most of its ~470 lines are the header checks, one function per way a WAV file
+can be wrong, and they belong with the reader that relies on them; no class is large.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy.typing as npt
 import scipy.io.wavfile
 import soxr  # type: ignore[import-untyped, unused-ignore]
 
-from edgepipe.errors import EdgepipeError
+from edgepipe.core.errors import EdgepipeError
 
 SAMPLE_RATE = 16000
 """The rate every :class:`Audio` is at."""

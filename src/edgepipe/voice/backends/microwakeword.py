@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from edgepipe.errors import EdgepipeError
 from edgepipe.voice.audio import FRAME_MS, SAMPLE_RATE
+from edgepipe.voice.contracts import WakeError, WakeEvent
 
 
-class WakeError(EdgepipeError):
-    """The wake-word model could not be loaded."""
+class MicroWakeWord:
+    """Streams 16 kHz 16-bit mono PCM through one microWakeWord model (a
+    :class:`~edgepipe.voice.contracts.WakeDetector`).
 
-    default_code = "wake_unavailable"
-
-
-@dataclass(frozen=True, slots=True)
-class WakeEvent:
-    """A detection: when (seconds into the stream) and how sure."""
-
-    at_s: float
-    probability: float
-
-
-class WakeWordDetector:
-    """Streams 16 kHz 16-bit mono PCM through one microWakeWord model.
-
-    ``probability_cutoff`` is compared with the model's probability averaged over its sliding
-    window (as microWakeWord does on devices); after a detection, ``refractory_s`` seconds pass
-    and the probability must fall below the cutoff before the next one can fire, so one "okay
-    nabu" wakes the device once.
+    ``cutoff`` is compared with the model's probability averaged over its sliding window (as
+    microWakeWord does on devices); after a detection, ``refractory_s`` seconds pass and the
+    probability must fall below the cutoff before the next one can fire, so one "okay nabu"
+    wakes the device once. Both count the audio this detector is fed.
     """
 
     def __init__(self, model: str, *, cutoff: float = 0.85, refractory_s: float = 2.0) -> None:
         try:
-            from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
+            from pymicro_wakeword import MicroWakeWord as Detector
+            from pymicro_wakeword import MicroWakeWordFeatures, Model
         except ImportError as exc:  # pragma: no cover - the voice extra is not installed
             raise WakeError(
                 "wake word needs pymicro-wakeword: pip install 'edgepipe[voice]'"
@@ -46,13 +32,13 @@ class WakeWordDetector:
         self.model = model
         self.cutoff = cutoff
         self.refractory_s = refractory_s
-        self._detector = MicroWakeWord.from_builtin(builtin)
+        self._detector = Detector.from_builtin(builtin)
         self._features = MicroWakeWordFeatures()
         self._seconds = 0.0
         self._last: float | None = None
         self._armed = True
         self._windows = 0
-        self.max_probability = 0.0
+        self._max = 0.0
         self.record: list[float] | None = None
         """Set to a list to collect every probability, one per model step (``step_s``)."""
 
@@ -65,6 +51,10 @@ class WakeWordDetector:
     def wake_phrase(self) -> str:
         return str(self._detector.wake_word)
 
+    @property
+    def max_probability(self) -> float:
+        return self._max
+
     def reset(self) -> None:
         """Forget the stream (a new file or session); the model state is reloaded."""
         self._detector.reset()
@@ -73,7 +63,7 @@ class WakeWordDetector:
         self._last = None
         self._armed = True
         self._windows = 0
-        self.max_probability = 0.0
+        self._max = 0.0
 
     def release(self) -> None:
         """Forget the last detection's refractory period (a later check dropped that wake): the
@@ -89,7 +79,7 @@ class WakeWordDetector:
             if probability is None or self._windows % self._detector.stride:
                 # the model runs once every `stride` feature windows; in between it answers 0.0
                 continue
-            self.max_probability = max(self.max_probability, probability)
+            self._max = max(self._max, probability)
             if self.record is not None:
                 self.record.append(float(probability))
             recent = self._last is not None and self._seconds - self._last < self.refractory_s
