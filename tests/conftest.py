@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from edgepipe.engine.session import Session
 from edgepipe.pack.loader import Pack
 from edgepipe.testing.cloud import StandInCloud
 from edgepipe.tiers.base import Tier
+from tests.fakes import cloud_tier_of
 
 ROOT = Path(__file__).resolve().parent.parent
 HOTEL = ROOT / "packs" / "hotel"
@@ -133,3 +136,38 @@ def make_session(make_engine: Callable[..., Engine]) -> Callable[..., Session]:
         return make_engine(*args, **options).session()
 
     return make
+
+
+@pytest.fixture
+def make_engine_on(
+    cloud: StandInCloud,
+    hotel_pack: Pack,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Engine]]:
+    """``make_engine_on(home=None, **cloud_overrides)``: an engine whose cloud is the stand-in,
+    on a copy of the hotel pack with these cloud settings (max_tokens 8 unless given), sharing
+    the session's models; its cloud files (audit log, outbox, ledger) in ``home`` when given."""
+    monkeypatch.setenv("EDGEPIPE_CLOUD_BASE_URL", cloud.base_url)
+    made: list[Engine] = []
+
+    def make(home: Path | None = None, **overrides: Any) -> Engine:
+        spec = hotel_pack.spec.cloud.model_copy(update={"max_tokens": 8, **overrides})
+        pack = dataclasses.replace(
+            hotel_pack, spec=hotel_pack.spec.model_copy(update={"cloud": spec})
+        )
+        moment = datetime(2026, 11, 25, 10, 0, tzinfo=pack.timezone)
+        engine = Engine(
+            pack,
+            clock=lambda: moment,
+            tiers={"local_model": None},
+            resources=resources,
+            home=home,
+        )
+        made.append(engine)
+        cloud_tier_of(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.close()

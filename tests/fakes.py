@@ -1,5 +1,5 @@
 """Test doubles shared by the cloud tests: a clock the test moves, a port nothing listens on,
-and a chat endpoint whose every answer the test scripts.
+a chat endpoint whose every answer the test scripts, and the cloud tier of an engine.
 
 Deadlines are behaviour, so they are tested with these rather than with wall-clock timings:
 a :class:`FakeClock` is injected into :class:`~edgepipe.core.deadline.Deadline`, and a
@@ -17,6 +17,9 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from edgepipe.engine.engine import Engine
+from edgepipe.tiers.cloud import CloudTier
 
 
 class FakeClock:
@@ -170,3 +173,10 @@ class ScriptedCloud:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def cloud_tier_of(engine: Engine) -> CloudTier:
+    """The engine's cloud tier (it must have loaded, with its audit log)."""
+    tier = engine.tiers.get("cloud")
+    assert isinstance(tier, CloudTier) and tier.gate.audit is not None
+    return tier

@@ -13,7 +13,6 @@ per-call piece) are measured by bench/bench_cloud.py.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import threading
@@ -26,17 +25,22 @@ from typing import Any
 import httpx
 import pybreaker
 import pytest
-from tests.fakes import Exchange, FakeClock, ScriptedCloud, closed_base_url, delta
+from tests.fakes import (
+    Exchange,
+    FakeClock,
+    ScriptedCloud,
+    closed_base_url,
+    cloud_tier_of,
+    delta,
+)
 
 from edgepipe.cloud.client import CloudClient, CloudConfig, CloudError, complete_sentences
 from edgepipe.cloud.ledger import CostLedger
 from edgepipe.core.deadline import Deadline
-from edgepipe.core.resources import Resources
 from edgepipe.core.types import Route
 from edgepipe.engine.engine import Engine
 from edgepipe.pack.loader import Pack
 from edgepipe.testing.cloud import StandInCloud
-from edgepipe.tiers.cloud import CloudTier
 
 pytestmark = pytest.mark.slow
 
@@ -609,43 +613,6 @@ def test_breaker_counts_calls_not_attempts(
 # --------------------------------------------------------------------- budget, via the pipeline
 
 
-@pytest.fixture
-def make_engine_on(
-    cloud: StandInCloud,
-    hotel_pack: Pack,
-    resources: Resources,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Callable[..., Engine]]:
-    """``make_engine_on(**cloud_overrides)``: an engine whose cloud is the stand-in, on a copy
-    of the hotel pack with these cloud settings (max_tokens 8 unless given), sharing the
-    session's models."""
-    monkeypatch.setenv("EDGEPIPE_CLOUD_BASE_URL", cloud.base_url)
-    made: list[Engine] = []
-
-    def make(**overrides: Any) -> Engine:
-        spec = hotel_pack.spec.cloud.model_copy(update={"max_tokens": 8, **overrides})
-        pack = dataclasses.replace(
-            hotel_pack, spec=hotel_pack.spec.model_copy(update={"cloud": spec})
-        )
-        moment = datetime(2026, 11, 25, 10, 0, tzinfo=pack.timezone)
-        engine = Engine(
-            pack, clock=lambda: moment, tiers={"local_model": None}, resources=resources
-        )
-        assert isinstance(engine.tiers.get("cloud"), CloudTier)
-        made.append(engine)
-        return engine
-
-    yield make
-    for engine in made:
-        engine.close()
-
-
-def _cloud_tier(engine: Engine) -> CloudTier:
-    tier = engine.tiers["cloud"]
-    assert isinstance(tier, CloudTier) and tier.gate.audit is not None
-    return tier
-
-
 def test_monthly_budget_cap_stops_escalation(
     cloud: StandInCloud, make_engine_on: Callable[..., Engine]
 ) -> None:
@@ -654,7 +621,7 @@ def test_monthly_budget_cap_stops_escalation(
     # one answer costs ~0.00004 EUR; the pre-call estimate (64 + text/4 in, 8 out) ~0.00005
     engine = make_engine_on(monthly_budget=0.00006)
     session = engine.session()
-    tier = _cloud_tier(engine)
+    tier = cloud_tier_of(engine)
     first = session.handle_text("write a haiku about the sea", budget_ms=20_000)
     assert first.decision.route is Route.CLOUD, first.decision
     assert first.reply.text.strip()
@@ -686,7 +653,7 @@ def test_a_failed_escalation_is_audited_with_what_left(
     call is written down before it goes out (``sending``)."""
     engine = make_engine_on(breaker_failures=1, breaker_reset_s=30.0)
     session = engine.session()
-    tier = _cloud_tier(engine)
+    tier = cloud_tier_of(engine)
     assert tier.gate.audit is not None and cloud.proxy is not None
     cloud.set_fault("http_503")
     failed = session.handle_text(

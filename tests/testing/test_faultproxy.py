@@ -206,10 +206,6 @@ def test_upstream_down_is_a_502() -> None:
 
 def test_latency_adds_at_least_ms(client: httpx.Client, proxy: FaultProxy) -> None:
     client.get("/models")  # warm the connection
-    started = time.monotonic()
-    assert client.get("/models").status_code == 200
-    baseline = time.monotonic() - started
-
     proxy.set_fault("latency", ms=300)
     started = time.monotonic()
     response = chat(client)
@@ -217,8 +213,7 @@ def test_latency_adds_at_least_ms(client: httpx.Client, proxy: FaultProxy) -> No
     assert response.status_code == 200
     assert response.json()["object"] == "chat.completion"
     assert response.headers["x-edgepipe-fault-injected"] == "latency"
-    assert elapsed >= 0.3
-    assert elapsed < 0.3 + baseline + 1.0
+    assert elapsed >= 0.3  # the fault's delay is its behaviour; how much more is not asserted
     assert proxy.stats()["faults"]["latency"] == 1
 
 

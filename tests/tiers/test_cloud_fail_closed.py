@@ -3,59 +3,27 @@ written to the audit log first, and closing the tier ends its threads and closes
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from tests.fakes import cloud_tier_of
 
 from edgepipe.cloud.connectivity import Link
 from edgepipe.core.types import Outcome, Route, TurnResult
 from edgepipe.engine.engine import Engine
-from edgepipe.pack.loader import Pack
 from edgepipe.privacy.audit import AuditLog
 from edgepipe.testing.cloud import StandInCloud
-from edgepipe.tiers.cloud import CloudTier
 
 TRIP = "plan a three day trip to Lisbon for me"
 
 
-@pytest.fixture
-def cloud_engine(
-    cloud: StandInCloud, hotel_pack: Pack, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[Path], Engine]]:
-    """``cloud_engine(home)``: an engine whose cloud is the stand-in and whose files (audit
-    log, outbox, ledger) are in ``home``."""
-    monkeypatch.setenv("EDGEPIPE_CLOUD_BASE_URL", cloud.base_url)
-    spec = hotel_pack.spec.cloud.model_copy(update={"max_tokens": 8})
-    pack = dataclasses.replace(hotel_pack, spec=hotel_pack.spec.model_copy(update={"cloud": spec}))
-    moment = datetime(2026, 11, 25, 10, 0, tzinfo=pack.timezone)
-    made: list[Engine] = []
-
-    def make(home: Path) -> Engine:
-        engine = Engine(pack, clock=lambda: moment, tiers={"local_model": None}, home=home)
-        made.append(engine)
-        return engine
-
-    yield make
-    for engine in made:
-        engine.close()
-
-
-def _tier(engine: Engine) -> CloudTier:
-    tier = engine.tiers["cloud"]
-    assert isinstance(tier, CloudTier)
-    return tier
-
-
 def test_nothing_is_sent_when_the_audit_log_cannot_be_written(
-    cloud: StandInCloud, cloud_engine: Callable[[Path], Engine], tmp_path: Path
+    cloud: StandInCloud, make_engine_on: Callable[..., Engine], tmp_path: Path
 ) -> None:
     (tmp_path / "audit.db").mkdir()  # a directory where the audit file should be: unwritable
-    engine = cloud_engine(tmp_path)
-    tier = _tier(engine)
+    engine = make_engine_on(home=tmp_path)
+    tier = cloud_tier_of(engine)
     result = engine.session().handle_text(TRIP)
     assert cloud.proxy is not None and cloud.proxy.captured() == []  # nothing left
     assert result.decision.route is Route.FALLBACK
@@ -76,11 +44,11 @@ def test_nothing_is_sent_when_the_audit_log_cannot_be_written(
 
 
 def test_the_audit_row_is_on_disk_before_the_request_leaves(
-    cloud: StandInCloud, cloud_engine: Callable[[Path], Engine], tmp_path: Path
+    cloud: StandInCloud, make_engine_on: Callable[..., Engine], tmp_path: Path
 ) -> None:
     """While the server holds the request (the proxy delays its answer), another reader of the
     audit file already sees what was sent; the outcome row follows when the call ends."""
-    engine = cloud_engine(tmp_path)
+    engine = make_engine_on(home=tmp_path)
     assert cloud.proxy is not None
     cloud.set_fault("latency", ms=1500)
     results: list[TurnResult] = []
@@ -104,17 +72,17 @@ def test_the_audit_row_is_on_disk_before_the_request_leaves(
     assert [(e.outcome, e.sent_text, e.bytes_sent) for e in in_flight] == [("sending", TRIP, 0)]
     (result,) = results
     assert result.decision.route is Route.CLOUD, result.decision
-    tier = _tier(engine)
+    tier = cloud_tier_of(engine)
     assert tier.gate.audit is not None
     rows = tier.gate.audit.entries()
     assert [r.outcome for r in rows] == ["sending", "sent"] and rows[1].bytes_sent > 0
 
 
 def test_closing_the_tier_ends_its_threads_and_closes_its_files(
-    cloud: StandInCloud, cloud_engine: Callable[[Path], Engine], tmp_path: Path
+    cloud: StandInCloud, make_engine_on: Callable[..., Engine], tmp_path: Path
 ) -> None:
-    engine = cloud_engine(tmp_path)
-    tier = _tier(engine)
+    engine = make_engine_on(home=tmp_path)
+    tier = cloud_tier_of(engine)
     assert tier.outbox is not None and tier.gate.audit is not None
     tier.outbox.enqueue(intent="book_table", text="book a table for two at 8pm", slots={})
     engine.session().handle_text(TRIP, budget_ms=20_000)  # a worker thread ran the call
