@@ -115,7 +115,7 @@ def test_a_tier_after_a_slow_one_gets_only_what_is_left(
         pack.root / spec.knowledge, min_score=spec.qa_min_score, encoder=shared_encoder(resources)
     )
     model = CountingModel()
-    local = LocalModelTier(pack, model, page)  # type: ignore[arg-type]
+    local = LocalModelTier(pack, model, page)
     local.prepare()
     warm_up_calls = len(model.calls)
     slow = SlowCloud(clock, ms=pack.spec.budgets.text_ms + 10)

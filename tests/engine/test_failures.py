@@ -261,7 +261,7 @@ def test_building_the_local_model_tier_runs_nothing_preparing_it_warms_it(
     from edgepipe.tiers.local_model import LocalModelTier
 
     model = CountingModel()
-    tier = LocalModelTier(hotel_pack, model, None)  # type: ignore[arg-type]
+    tier = LocalModelTier(hotel_pack, model, None)
     assert (model.generations, model.warmed) == (0, [])
     tier.prepare()
     assert model.generations == 2 and set(model.warmed) == {"qa", "shape", "slots"}

@@ -120,7 +120,7 @@ def scripted_tier(
     pack: Pack, replies: list[str], resources: Resources
 ) -> tuple[LocalModelTier, ScriptedModel]:
     model = ScriptedModel(["warm-up", "warm-up", *replies])  # prepare() makes two calls
-    tier = LocalModelTier(pack, model, knowledge_for(pack, resources))  # type: ignore[arg-type]
+    tier = LocalModelTier(pack, model, knowledge_for(pack, resources))
     tier.prepare()
     return tier, model
 

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from edgepipe.core.deadline import Deadline
 from edgepipe.core.errors import EdgepipeError
@@ -68,6 +68,32 @@ class Generation:
     total_ms: float
     stopped_by_deadline: bool
     finish_reason: str
+
+
+class TextModel(Protocol):
+    """What the local model tier asks of a model (:class:`LocalModel`, or a test's stand-in)."""
+
+    def warm(self, task: str, system: str) -> None:
+        """Evaluate a task's prompt prefix ahead of its first call."""
+        ...
+
+    def expected_ms(self, prompt_tokens: int, new_tokens: int = 4) -> float:
+        """What a call is expected to take, from the calls seen so far."""
+        ...
+
+    def complete(
+        self,
+        task: str,
+        system: str,
+        user: str,
+        *,
+        max_tokens: int = 64,
+        grammar: Any = None,
+        deadline: Deadline | None = None,
+        temperature: float = 0.0,
+    ) -> Generation:
+        """Generate the assistant turn for ``user`` under ``system``."""
+        ...
 
 
 class LocalModel:

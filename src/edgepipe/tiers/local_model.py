@@ -26,7 +26,7 @@ from pathlib import Path
 from edgepipe.core.deadline import Deadline
 from edgepipe.core.trace import SpanHandle, TraceRecorder
 from edgepipe.core.types import IntentMatch, Outcome, Reply, Route, SlotValue
-from edgepipe.models.llama import Generation, LocalModel
+from edgepipe.models.llama import Generation, LocalModel, TextModel
 from edgepipe.pack.loader import Pack
 from edgepipe.tiers.base import Passed, TierContext, TierOutcome, TierRequest, TierUnavailable
 from edgepipe.tiers.checks import (
@@ -64,7 +64,7 @@ class LocalModelTier:
 
     name = "local_model"
 
-    def __init__(self, pack: Pack, model: LocalModel, knowledge: KnowledgeBase | None) -> None:
+    def __init__(self, pack: Pack, model: TextModel, knowledge: KnowledgeBase | None) -> None:
         self._pack = pack
         self._model = model
         self._kb = knowledge
@@ -139,7 +139,7 @@ class LocalModelTier:
         )
 
     @property
-    def model(self) -> LocalModel:
+    def model(self) -> TextModel:
         return self._model
 
     def retrieval_score(self, question: str) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 from edgepipe.core.deadline import Deadline
 from edgepipe.core.trace import TraceRecorder
 from edgepipe.core.types import Outcome, SlotValue
-from edgepipe.models.llama import LocalModel
+from edgepipe.models.llama import TextModel
 from edgepipe.pack.loader import Pack
 from edgepipe.tiers.checks import time_supported
 
@@ -28,7 +28,7 @@ SLOTS_SYSTEM = (
 class SlotFiller:
     """Asks the model for missing slot values and keeps only the ones the request supports."""
 
-    def __init__(self, pack: Pack, model: LocalModel) -> None:
+    def __init__(self, pack: Pack, model: TextModel) -> None:
         self._pack = pack
         self._model = model
 
