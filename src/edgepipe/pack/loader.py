@@ -276,7 +276,10 @@ def load_pack(
     room = spec.context.room
     if spec.context.room_types and room.type not in spec.context.room_types:
         issues.add(_display(pack_file), "context.room.type", f"unknown room type '{room.type}'")
-    check_tiers(_display(pack_file), "policy", spec.policy, issues)
+    from edgepipe.tiers.registry import TIERS
+
+    installed = frozenset(TIERS.names())
+    check_tiers(_display(pack_file), "policy", spec.policy, issues, installed)
 
     # intents: merge every file, remembering where each definition came from
     lists: dict[str, SlotListSpec] = {}
@@ -334,7 +337,7 @@ def load_pack(
             examples=tuple(ispec.examples),
         )
         tier = intents[name].policy.tier
-        check_tiers(display, f"intents.{name}.policy", intents[name].policy, issues)
+        check_tiers(display, f"intents.{name}.policy", intents[name].policy, issues, installed)
         if ispec.handler is None:
             if tier == "rules":
                 issues.add(display, f"intents.{name}.handler", "the rules tier needs a handler")

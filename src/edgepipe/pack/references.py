@@ -125,17 +125,17 @@ def check_intent(
     return tuple(rewritten)
 
 
-def check_tiers(display: str, path: str, policy: PolicySpec, issues: Collector) -> None:
-    """Every tier a policy names must be one this installation has (edgepipe's own or a
-    package's entry point)."""
-    from edgepipe.tiers.registry import TIERS
-
+def check_tiers(
+    display: str, path: str, policy: PolicySpec, issues: Collector, installed: frozenset[str]
+) -> None:
+    """Every tier a policy names must be ``installed`` (edgepipe's own or a package's entry
+    point; the loader looks them up once per pack, not once per intent)."""
     named = [("tier", policy.tier), *((f"fallback[{i}]", n) for i, n in enumerate(policy.fallback))]
     if isinstance(policy, PackPolicySpec):
         named += [(f"out_of_scope[{i}]", n) for i, n in enumerate(policy.out_of_scope)]
     for key, name in named:
-        if name not in TIERS:
-            known = ", ".join(TIERS.names())
+        if name not in installed:
+            known = ", ".join(sorted(installed))
             issues.add(display, f"{path}.{key}", f"unknown tier '{name}' (known: {known})")
 
 
