@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -145,11 +145,14 @@ class GatedStore(TelemetryStore):
         super().__init__(path)
         self.gate = threading.Event()
         self.entered = threading.Event()
+        self.batches: list[int] = []
 
-    def record(self, result: TurnResult, **kwargs: Any) -> bool:
+    def record_many(self, items: Iterable[tuple[TurnResult, str, str, Iterable[str]]]) -> bool:
         self.entered.set()
         assert self.gate.wait(30), "the test never opened the gate"
-        return super().record(result, **kwargs)
+        items = list(items)
+        self.batches.append(len(items))
+        return super().record_many(items)
 
 
 def test_telemetry_is_written_off_the_turn_and_nothing_is_lost_on_close(
@@ -173,7 +176,7 @@ def test_the_telemetry_queue_is_bounded_and_counts_what_it_drops(
 ) -> None:
     result = make_session().handle_text("turn off the lights")
     store = GatedStore(tmp_path / "t.db")
-    writer = TelemetryWriter(store, max_queue=2)
+    writer = TelemetryWriter(store, max_queue=2, full_wait_s=0.01)
     assert writer.submit(result, pack="hotel", pack_version="1")  # taken by the thread
     assert store.entered.wait(10)
     accepted = [writer.submit(result, pack="hotel", pack_version="1") for _ in range(4)]
@@ -183,6 +186,24 @@ def test_the_telemetry_queue_is_bounded_and_counts_what_it_drops(
     writer.close()
     assert writer.submit(result, pack="hotel", pack_version="1") is False  # closed
     assert writer.dropped == 3
+    assert store.batches == [1, 2]  # what queued behind the busy write went in one transaction
+
+
+def test_a_full_telemetry_queue_waits_briefly_for_the_writer_before_dropping(
+    make_session: Callable[..., Session], tmp_path: Path
+) -> None:
+    room = make_session()
+    results = [room.handle_text("turn off the lights") for _ in range(3)]
+    store = GatedStore(tmp_path / "t.db")
+    writer = TelemetryWriter(store, max_queue=1, full_wait_s=10)
+    assert writer.submit(results[0], pack="hotel", pack_version="1")  # taken by the thread
+    assert store.entered.wait(10)
+    assert writer.submit(results[1], pack="hotel", pack_version="1")  # fills the queue
+    threading.Timer(0.2, store.gate.set).start()  # the disk frees up while the next one waits
+    assert writer.submit(results[2], pack="hotel", pack_version="1")
+    writer.close()
+    assert writer.dropped == 0
+    assert store.count() == 3
 
 
 # --------------------------------------------------------------------- bounded history, lifetimes

@@ -216,6 +216,16 @@ class TelemetryStore:
             self._pending.append((result, pack, pack_version, tuple(names)))
             return self._flush_locked()
 
+    def record_many(self, items: Iterable[tuple[TurnResult, str, str, Iterable[str]]]) -> bool:
+        """Record several ``(result, pack, pack_version, names)`` turns in one transaction (what
+        a writer thread catching up after a burst does); the same queueing as :meth:`record`."""
+        with self._lock:
+            for result, pack, pack_version, names in items:
+                if len(self._pending) == self._pending.maxlen:
+                    self.dropped += 1
+                self._pending.append((result, pack, pack_version, tuple(names)))
+            return self._flush_locked()
+
     def _flush_locked(self) -> bool:
         placeholders = ", ".join("?" for _ in _COLUMNS)
         sql = f"INSERT OR IGNORE INTO turns ({', '.join(_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608

@@ -2,10 +2,14 @@
 
 Redacting a turn and writing its SQLite row takes milliseconds, sometimes far more (a busy
 file, a slow disk); none of that belongs between the guest's words and the reply. A turn hands
-its result to :meth:`TelemetryWriter.submit` (a bounded queue; when it is full the newest turn
-is not recorded, and :attr:`TelemetryWriter.dropped` says how many were not) and goes on; the
-writer thread records them in order. :meth:`TelemetryWriter.close` records everything still
-queued before it returns: a clean shutdown loses nothing.
+its result to :meth:`TelemetryWriter.submit` (a bounded queue; when it is full the turn waits a
+few milliseconds for room, which hands the writer the CPU when many rooms' turns keep every
+core busy, and is then not recorded: :attr:`TelemetryWriter.dropped` says how many were not) and
+goes on; the
+writer thread records them in order, everything queued since its last write in one
+transaction, so a burst of turns from many rooms costs one commit, not one per turn.
+:meth:`TelemetryWriter.close` records everything still queued before it returns: a clean
+shutdown loses nothing.
 """
 
 from __future__ import annotations
@@ -31,13 +35,18 @@ class _Item:
 
 
 _STOP = object()
+_BATCH = 200
+"""At most this many turns in one transaction."""
 
 
 class TelemetryWriter:
     """Records turns in ``store`` from a thread of its own."""
 
-    def __init__(self, store: TelemetryStore, *, max_queue: int = 1000) -> None:
+    def __init__(
+        self, store: TelemetryStore, *, max_queue: int = 1000, full_wait_s: float = 0.05
+    ) -> None:
         self.store = store
+        self.full_wait_s = full_wait_s
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._lock = threading.Lock()
         self.dropped = 0
@@ -49,19 +58,22 @@ class TelemetryWriter:
     def submit(
         self, result: TurnResult, *, pack: str, pack_version: str, names: Iterable[str] = ()
     ) -> bool:
-        """Queue a turn for recording; False when it was dropped (queue full, or closed)."""
+        """Queue a turn for recording; False when it was dropped (the queue stayed full for
+        ``full_wait_s``, or the writer is closed)."""
+        item = _Item(result, pack, pack_version, tuple(names))
         with self._lock:
             if self._closed:
                 self.dropped += 1
                 return False
-            try:
-                self._queue.put_nowait(_Item(result, pack, pack_version, tuple(names)))
-            except queue.Full:
+        try:
+            self._queue.put(item, timeout=self.full_wait_s)
+        except queue.Full:
+            with self._lock:
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 100 == 0:
                     log.warning("telemetry queue full: %d turn(s) not recorded", self.dropped)
-                return False
-            return True
+            return False
+        return True
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every queued turn is recorded; False on timeout."""
@@ -74,19 +86,35 @@ class TelemetryWriter:
 
     def _run(self) -> None:
         while True:
+            batch: list[_Item] = []
+            waiting: list[threading.Event] = []
+            stop = False
             item = self._queue.get()
-            if item is _STOP:
+            while True:  # drain what is queued: one transaction per burst, not per turn
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    waiting.append(item)
+                else:
+                    assert isinstance(item, _Item)
+                    batch.append(item)
+                if stop or len(batch) >= _BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                try:
+                    self.store.record_many(
+                        (i.result, i.pack, i.pack_version, i.names) for i in batch
+                    )
+                except Exception:  # recording must never stop the writer
+                    log.exception("telemetry: recording %d turn(s) failed", len(batch))
+            for event in waiting:
+                event.set()
+            if stop:
                 return
-            if isinstance(item, threading.Event):
-                item.set()
-                continue
-            assert isinstance(item, _Item)
-            try:
-                self.store.record(
-                    item.result, pack=item.pack, pack_version=item.pack_version, names=item.names
-                )
-            except Exception:  # recording must never stop the writer
-                log.exception("telemetry: recording a turn failed")
 
     def close(self) -> None:
         """Record everything queued, stop the thread, close the store."""
@@ -96,4 +124,16 @@ class TelemetryWriter:
             self._closed = True
             self._queue.put(_STOP)
         self._thread.join()
+        late: list[_Item] = []  # submitted while closing, behind the stop mark
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Item):
+                late.append(item)
+            elif isinstance(item, threading.Event):
+                item.set()
+        if late:
+            self.store.record_many((i.result, i.pack, i.pack_version, i.names) for i in late)
         self.store.close()
