@@ -6,10 +6,10 @@ rules in rules.yaml, checked before the handler runs.
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 
 from edgepipe.actions.handlers import HandlerContext, HandlerResult
-from edgepipe.nlu.timeparse import TimeOfDay, parse_time_of_day
+from edgepipe.nlu.timeparse import Prefer, due_at
 
 
 def _clock(value: str) -> time:
@@ -52,20 +52,28 @@ def facility_hours(ctx: HandlerContext) -> HandlerResult:
     )
 
 
+def _due(ctx: HandlerContext, prefer: Prefer) -> datetime | None:
+    """When the request's time slot falls: the day it said, else the next occurrence."""
+    slot = ctx.intent.slots.get("time")
+    if slot is None or not isinstance(slot.value, str):
+        return None
+    return due_at(slot.value, ctx.now, said=slot.text, prefer=prefer)
+
+
+def _day(due: datetime, now: datetime) -> str:
+    days = (due.date() - now.date()).days
+    return "today" if days == 0 else "tomorrow" if days == 1 else due.strftime("on %A")
+
+
 def wakeup_call(ctx: HandlerContext) -> HandlerResult:
     """Schedule a wake-up call at the next occurrence of the requested time."""
-    slot = ctx.intent.slots["time"]
-    hour, minute = (int(p) for p in str(slot.value).split(":"))
-    said = parse_time_of_day(slot.text, prefer="morning", now=ctx.now)
-    day_offset = said.day_offset if said is not None else None
-    due = TimeOfDay(hour=hour, minute=minute, day_offset=day_offset).next_occurrence(ctx.now)
-    request = ctx.state.add_request(
-        "wakeup", {"time": str(slot.value)}, created_at=ctx.now, due_at=due
-    )
-    days = (due.date() - ctx.now.date()).days
-    day = "today" if days == 0 else "tomorrow" if days == 1 else due.strftime("on %A")
+    due = _due(ctx, "morning")
+    if due is None:
+        raise ValueError(f"wake-up time {ctx.slots.get('time')!r} is not HH:MM")
+    time_said = str(ctx.slots["time"])
+    request = ctx.state.add_request("wakeup", {"time": time_said}, created_at=ctx.now, due_at=due)
     return HandlerResult(
-        data={"request_id": request.request_id, "day": day, "due": due.isoformat()}
+        data={"request_id": request.request_id, "day": _day(due, ctx.now), "due": due.isoformat()}
     )
 
 
@@ -86,6 +94,11 @@ def late_checkout(ctx: HandlerContext) -> HandlerResult:
 
 
 def book_taxi(ctx: HandlerContext) -> HandlerResult:
-    """Ask the front desk to book a taxi; they confirm by phone."""
-    request = ctx.state.add_request("taxi", ctx.slots, created_at=ctx.now)
-    return HandlerResult(data={"request_id": request.request_id})
+    """Ask the front desk to book a taxi for the next occurrence of the time said (the day it
+    said, if any); they confirm by phone."""
+    due = _due(ctx, "daytime")
+    request = ctx.state.add_request("taxi", ctx.slots, created_at=ctx.now, due_at=due)
+    data: dict[str, str] = {"request_id": request.request_id}
+    if due is not None:
+        data |= {"day": _day(due, ctx.now), "due": due.isoformat()}
+    return HandlerResult(data=data)

@@ -165,7 +165,7 @@ def test_an_alternative_the_router_reads_as_its_guess_is_taken(understanding, sn
     # espeak-ng in running water: the best hypothesis is read as do-not-disturb, below the
     # router's threshold; the third is read as do-not-disturb above it
     best = "I'm sleeping late. I don't want to end it when I'm parking."
-    third = "I'm sleeping late. I don't want to turn the one parking."
+    third = "I'm sleeping late. I don't want to be disturbed parking."
     weak, clear = understanding.classify(best), understanding.classify(third)
     assert weak is not None and weak.abstained and weak.best == "dnd_on"
     assert clear is not None and not clear.abstained and clear.best == "dnd_on"

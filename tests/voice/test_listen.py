@@ -492,7 +492,9 @@ def test_grammar_paths_words_as_context_give_whisper_a_second_beam(voice, espeak
     opened = turn.asr.open
     assert turn.asr.grammar is not None and "three" in turn.asr.grammar.text
     assert opened is not None and opened.second_pass is not None
-    assert opened.second_pass.context.startswith("Can you book a cab for 3")  # as Whisper writes
+    # the grammar path's words, numbers as Whisper writes them (the rest of what it heard
+    # moves with the pack's vocabulary)
+    assert "book a cab for 3" in opened.second_pass.context
     assert opened.used_rank > len(opened.alternatives)  # from the second beam
     assert "open_second_pass" in turn.stages_ms
     second = turn.as_dict()["asr"]["open"]["second_pass"]

@@ -1,6 +1,8 @@
 """Business rules as data: value ranges, per-request limits, time windows, room capabilities.
 
 Rules live in the pack's ``rules.yaml``; changing a limit is a data edit, not a code change.
+Times and numbers are read with the same parsers as the slots (:mod:`edgepipe.nlu.timeparse`,
+:mod:`edgepipe.nlu.quantities`): "8:30" is before "12:00" however it is written.
 Rules that name a slot are checked before the intent's handler runs; handlers check derived
 values (a thermostat step) with :meth:`RuleEngine.check_value`. A refusal is a
 :class:`~edgepipe.core.errors.RuleViolation` carrying a deterministic, polite reply.
@@ -16,6 +18,8 @@ from jinja2 import TemplateError, UndefinedError
 
 from edgepipe.core.errors import RuleViolation
 from edgepipe.core.types import SlotScalar
+from edgepipe.nlu.quantities import parse_number
+from edgepipe.nlu.timeparse import hhmm_minutes
 from edgepipe.pack.content_schema import (
     CapabilityRule,
     RangeRule,
@@ -30,8 +34,10 @@ from edgepipe.pack.templating import render
 
 
 def _hhmm(value: str) -> time:
-    hour, minute = (int(part) for part in value.split(":"))
-    return time(0, 0) if hour == 24 else time(hour, minute)
+    minutes = hhmm_minutes(value)
+    if minutes is None:
+        raise ValueError(f"{value!r} is not HH:MM")
+    return time(0, 0) if minutes == 24 * 60 else time(minutes // 60, minutes % 60)
 
 
 def in_window(window: WindowSpec, at: time) -> bool:
@@ -42,6 +48,16 @@ def in_window(window: WindowSpec, at: time) -> bool:
     if start <= end:
         return start <= at < end
     return at >= start or at < end
+
+
+def _amount(value: SlotScalar) -> float | None:
+    """A slot's value as a number for a range rule: a number, or one written as text ("4",
+    "four") so that a value that skipped normalisation cannot skip the rule either."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    return parse_number(value) if isinstance(value, str) else None
 
 
 def _number(value: float | None) -> float | int | None:
@@ -103,14 +119,17 @@ class RuleEngine:
     ) -> None:
         if isinstance(rule, RangeRule):
             if rule.slot is not None and rule.slot in slots:
-                value = slots[rule.slot]
-                if isinstance(value, int | float) and not isinstance(value, bool):
+                value = _amount(slots[rule.slot])
+                if value is not None:
                     self._range(name, rule, value, slots)
         elif isinstance(rule, TimeRangeRule):
             said = slots.get(rule.slot)
-            if isinstance(said, str):
-                too_early = rule.earliest is not None and said < rule.earliest
-                too_late = rule.latest is not None and said > rule.latest
+            minute = hhmm_minutes(said) if isinstance(said, str) else None
+            if minute is not None:
+                earliest = hhmm_minutes(rule.earliest) if rule.earliest is not None else None
+                latest = hhmm_minutes(rule.latest) if rule.latest is not None else None
+                too_early = earliest is not None and minute < earliest
+                too_late = latest is not None and minute > latest
                 if too_early or too_late:
                     self._refuse(name, rule, {**slots, "value": said})
         elif isinstance(rule, WindowRule):

@@ -13,8 +13,9 @@ Matching runs in two passes:
    templates, lists and skip words) are replaced by the single vocabulary word within one edit
    (two for words of eight letters or more), and passes 1-2 run again: "clsoe the blinds".
 
-Every match hassil finds is normalised (numbers to ``int``, list values to their output value,
-wildcard times parsed to ``HH:MM``). A match whose slot cannot be interpreted is not used; if it
+Every match hassil finds is normalised by :func:`edgepipe.nlu.values.normalise_value` (numbers
+to ``int``, count and level words to theirs, list values to their output value, wildcard times
+parsed to ``HH:MM``). A match whose slot cannot be interpreted is not used; if it
 was the only reading, the caller gets the intent and the unusable slot so it can ask the guest
 again instead of guessing.
 """
@@ -32,8 +33,10 @@ from rapidfuzz.distance import DamerauLevenshtein
 from rapidfuzz.process import extract
 
 from edgepipe.core.types import IntentMatch, SlotScalar, SlotValue
-from edgepipe.nlu.timeparse import DAY_PARTS, MERIDIEM_WORDS, parse_time_of_day
+from edgepipe.nlu.quantities import TENS, UNITS
 from edgepipe.nlu.timeparse import VOCABULARY as TIME_WORDS
+from edgepipe.nlu.timeparse import mark_until
+from edgepipe.nlu.values import normalise_value
 from edgepipe.pack.content_schema import SlotListSpec, SlotSpec
 from edgepipe.pack.loader import Pack
 
@@ -93,41 +96,28 @@ class _InvalidSlot(Exception):
         self.slot = slot
 
 
-def day_part(sentence: str, slot_text: str) -> str:
-    """The words of ``sentence`` that say which half of the day a time slot's hour is in, when
-    the slot's own words do not: "book a table tonight at 8" fills the slot with "8", and
-    "tonight" makes it 20:00."""
-    if MERIDIEM_WORDS.intersection(_WORD.findall(slot_text.lower())):
-        return ""
-    return " ".join(w for w in _WORD.findall(sentence.lower()) if w in DAY_PARTS)
-
-
 def normalise_slot(
-    name: str, spec: SlotSpec, raw: Any, text: str, now: datetime, context: str = ""
+    name: str,
+    spec: SlotSpec,
+    raw: Any,
+    text: str,
+    now: datetime,
+    context: str = "",
+    *,
+    slot_list: SlotListSpec | None = None,
 ) -> SlotScalar:
-    """Normalise one raw slot value; raises ``ValueError`` when it cannot be used.
-    ``context``: the rest of the request, for a time slot's half of the day."""
-    if spec.type == "time":
-        hint = day_part(context, f"{raw} {text}") if context else ""
-        parsed = parse_time_of_day(f"{raw} {hint}".strip(), prefer=spec.prefer, now=now)
-        if parsed is None:
+    """Normalise one raw slot value (:func:`edgepipe.nlu.values.normalise_value`); raises
+    ``ValueError`` when it cannot be used. ``context``: the rest of the request, for a time
+    slot's half of the day ("tonight") or a time from now ("in {twenty minutes}"), and a
+    level's direction ("dim them all the way"); ``slot_list``: the slot's list, for a number's
+    range."""
+    value = normalise_value(spec, raw, slot_list=slot_list, now=now, context=context)
+    if value is None:
+        if spec.type == "time":
             raise ValueError(f"'{text}' is not a time of day")
-        return parsed.hhmm
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    if isinstance(raw, int | float):
-        return raw
-    value = str(raw).strip()
-    if not value:
-        raise ValueError(f"slot '{name}' is empty")
-    if spec.type == "number":
-        try:
-            number = float(value)
-        except ValueError as exc:
-            raise ValueError(f"'{value}' is not a number") from exc
-        return int(number) if number.is_integer() else number
+        if spec.type == "number":
+            raise ValueError(f"'{raw}' is not a number the slot '{name}' can hold")
+        raise ValueError(f"slot '{name}' is empty or not one of its list's values")
     return value
 
 
@@ -169,12 +159,13 @@ class TemplateMatcher:
         self._vocab_list = sorted(self.vocabulary)
 
     def prepare(self, text: str) -> str:
-        """Fold symbols and apply the pack's word replacements (what the templates see)."""
+        """Fold symbols, apply the pack's word replacements and write a misheard "until" as
+        such ("checkout tell noon"): what the templates see."""
         for pattern, repl in _SYMBOLS:
             text = pattern.sub(repl, text)
         if self._replace is not None:
             text = self._replace.sub(lambda m: self._replacements[m.group(1).lower()], text)
-        return text
+        return mark_until(text)
 
     def warm_up(self) -> None:
         """Pay hassil's lazy set-up costs (template parsing, number words) now, not on a turn."""
@@ -289,8 +280,13 @@ class TemplateMatcher:
         for name, entity in result.entities.items():
             spec = intent.spec.slots.get(name) or SlotSpec()
             text = (entity.text or "").strip()
+            # a text value comes from the list the template named, which may not be the slot's
+            # own ({other_list:slot}); numbers and times are checked against the slot's own
+            slot_list = None if spec.type == "text" else self._pack.lists.get(spec.list or name)
             try:
-                value = normalise_slot(name, spec, entity.value, text, now, sentence)
+                value = normalise_slot(
+                    name, spec, entity.value, text, now, sentence, slot_list=slot_list
+                )
             except ValueError as exc:
                 raise _InvalidSlot(name) from exc
             slots[name] = SlotValue(name=name, value=value, text=text)
@@ -318,14 +314,7 @@ def pack_vocabulary(pack: Pack) -> frozenset[str]:
     return frozenset(words | TIME_WORDS | _NUMBER_WORDS)
 
 
-_NUMBER_WORDS = frozenset(
-    {
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-        "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy",
-        "eighty", "ninety", "hundred",
-    }
-)  # fmt: skip
+_NUMBER_WORDS = frozenset({*UNITS, *TENS, "hundred"})
 
 
 def apply_defaults(

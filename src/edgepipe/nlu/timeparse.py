@@ -1,7 +1,13 @@
-"""Spoken and written times of day: "6:30", "half past six", "quarter to seven", "seven tomorrow".
+"""Spoken and written times of day: "6:30", "8.30", "0830", "20h30", "8 30 pm", "noon", "half
+past six", "half eight", "quarter to seven", "ten to nine", "seven tomorrow", "eight tonight",
+and, given the turn's time, "in twenty minutes", "in half an hour", "an hour from now".
 
 Template wildcards hand the words after "wake me at" to :func:`parse_time_of_day`, which either
 returns a normalised time or ``None``; it never guesses from words it does not understand.
+:func:`find_time` finds a time in a whole sentence (the slot spotter), :func:`mark_until` writes
+a speech recogniser's "tell noon" / "un till 2" as "until ..." before template matching, and
+:func:`due_at` turns a slot's ``HH:MM`` into the next moment it names. Numbers in words are
+:mod:`edgepipe.nlu.quantities`'s.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from edgepipe.nlu.quantities import TENS, UNITS, number_at
+
 Prefer = Literal["any", "morning", "afternoon", "daytime"]
 """How an hour without am/pm is read.
 
@@ -19,34 +27,23 @@ checkout: "at two" is 14:00). ``daytime``: 1-4 are p.m., 5-11 a.m. (a taxi "at t
 15:00, "at seven" is 07:00). ``any``: as said.
 """
 
-NUMBER_WORDS: dict[str, int] = {
-    "zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
-    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-    "nineteen": 19,
-}  # fmt: skip
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50}
+NUMBER_WORDS: dict[str, int] = {**UNITS, "oh": 0}
+"""Number words up to nineteen ("oh" as in "six oh five")."""
+_TENS = TENS
 _FILLER = {
     "at", "around", "about", "by", "for", "the", "like", "say", "maybe", "sharp", "on", "um", "uh",
     "please", "pls", "plz", "kindly", "ideally", "roughly", "approximately", "approx", "sometime",
-    "latest", "until", "till", "til", "to", "then", "probably", "preferably",
+    "latest", "until", "till", "til", "to", "then", "probably", "preferably", "before",
 }  # fmt: skip
+_MISHEARD_UNTIL = re.compile(r"\b(?:un\s+till?|untill|untel+|intil+|antil+|tell|til|till|until)\b")
+"""A speech recogniser's spellings of "until" (the right ones too, so a parse sees one word)."""
+_MISHEARD_ONLY = re.compile(r"\b(?:un\s+till?|untill|untel+|intil+|antil+|tell)\b", re.IGNORECASE)
+_RELATIVE_UNITS = {"minute": 1, "minutes": 1, "min": 1, "mins": 1, "hour": 60, "hours": 60}
+_RELATIVE_UNITS |= {"hr": 60, "hrs": 60}
 _TRAILING_OK = {
-    "please",
-    "thanks",
-    "thank",
-    "for",
-    "because",
-    "so",
-    "as",
-    "and",
-    "if",
-    "ok",
-    "okay",
-    "instead",
-    "thx",
-    "pls",
-}
+    "please", "thanks", "thank", "for", "because", "so", "as", "and", "if", "ok", "okay",
+    "instead", "thx", "pls",
+}  # fmt: skip
 _MORNING = {"am", "morning"}
 _EVENING = {"pm", "afternoon", "evening", "tonight", "night"}
 _DAY_WORDS = {"today": 0, "tonight": 0, "tomorrow": 1}
@@ -57,7 +54,7 @@ DAY_PARTS = MERIDIEM_WORDS - {"am", "pm"}
 VOCABULARY = frozenset(
     {*NUMBER_WORDS, *_TENS, *_FILLER, *_TRAILING_OK, *_MORNING, *_EVENING, *_DAY_WORDS}
     | {"half", "quarter", "past", "after", "to", "before", "noon", "midday", "midnight", "oclock"}
-    | {"minutes", "minute", "hour", "hours", "in", "an", "a"}
+    | {"minutes", "minute", "hour", "hours", "in", "an", "a", "from", "now", "couple", "of"}
 )
 """Words the time parser understands (spelling correction must not 'fix' them away)."""
 
@@ -90,6 +87,10 @@ def _normalise(text: str) -> list[str]:
     text = re.sub(r"(\d)([ap]m)\b", r"\1 \2", text)
     text = text.replace("o'clock", " oclock ").replace("o’clock", " oclock ")
     text = re.sub(r"(\d)[.h](\d\d)\b", r"\1:\2", text)  # 6.30 / 6h30
+    text = re.sub(r"\b(\d{1,2})h\b", r"\1 oclock", text)  # 20h
+    text = re.sub(r"\b(\d{3,4})\s*(?:hours|hrs)\b", r"\1", text)  # 1930 hours
+    text = re.sub(r"\b(?:12|twelve)\s+(noon|midday|midnight)\b", r"\1", text)
+    text = _MISHEARD_UNTIL.sub(" until ", text)
     text = re.sub(r"\b(?:in the|this|in|during the)\s+(morning|afternoon|evening)\b", r" \1 ", text)
     text = re.sub(r"\b(?:at|in the)\s+night\b", " night ", text)
     text = re.sub(r"[^\w:\s-]", " ", text)
@@ -98,20 +99,9 @@ def _normalise(text: str) -> list[str]:
 
 
 def _number(tokens: list[str], i: int) -> tuple[int, int] | None:
-    """A number starting at ``tokens[i]``: (value, tokens used)."""
-    if i >= len(tokens):
-        return None
-    tok = tokens[i]
-    if tok.isascii() and tok.isdigit() and len(tok) <= 2:
-        return int(tok), 1
-    if tok in _TENS:
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if nxt in NUMBER_WORDS and 1 <= NUMBER_WORDS[nxt] <= 9 and nxt != "oh":
-            return _TENS[tok] + NUMBER_WORDS[nxt], 2
-        return _TENS[tok], 1
-    if tok in NUMBER_WORDS and tok != "oh":
-        return NUMBER_WORDS[tok], 1
-    return None
+    """A number of up to two digits (or its words) at ``tokens[i]``: (value, tokens used)."""
+    num = number_at(tokens, i)
+    return num if num is not None and num[0] < 100 else None
 
 
 def _minutes(tokens: list[str], i: int) -> tuple[int, int] | None:
@@ -151,7 +141,15 @@ def _clock(tokens: list[str]) -> tuple[int, int, int] | None:
     mins = _minutes(tokens, 0)
     if mins is not None:
         j = mins[1]
-        if j < len(tokens) and tokens[j] in {"past", "after", "to", "before", "til", "till"}:
+        if j < len(tokens) and tokens[j] in {
+            "past",
+            "after",
+            "to",
+            "before",
+            "til",
+            "till",
+            "until",
+        }:
             hour = _number(tokens, j + 1)
             if hour is None:
                 return None
@@ -202,8 +200,13 @@ def parse_time_of_day(
 ) -> TimeOfDay | None:
     """Parse a time of day; ``None`` when the words are not (only) a time.
 
-    With ``now``, relative times ("in 20 minutes", "in an hour") are supported too.
-    """
+    With ``now``, relative times ("in 20 minutes", "in an hour and a half", "half an hour from
+    now") are read too."""
+    return _parse(text, prefer, now, exact=False)
+
+
+def _parse(text: str, prefer: Prefer, now: datetime | None, *, exact: bool) -> TimeOfDay | None:
+    """:func:`parse_time_of_day`; ``exact``: no word may follow the time ("please" either)."""
     tokens = _normalise(text)
     day_offset: int | None = None
     meridiem: str | None = None
@@ -220,17 +223,16 @@ def parse_time_of_day(
     while rest and rest[0] in _FILLER:
         rest.pop(0)
 
-    if now is not None and rest[:1] == ["in"]:
-        return _relative(rest[1:], now)
+    if rest[:1] == ["in"] or rest[-2:] == ["from", "now"]:
+        if now is None or meridiem is not None or day_offset is not None:
+            return None
+        return _relative(rest[1:] if rest[0] == "in" else rest[:-2], now, exact)
 
     clock = _clock(rest)
     if clock is None:
         return None
     hour, minute, used = clock
-    leftover = rest[used:]
-    if leftover and leftover[0] not in _TRAILING_OK and not set(leftover) <= _FILLER:
-        return None
-    if not 0 <= minute <= 59:
+    if not _ends_well(rest[used:], exact) or not 0 <= minute <= 59:
         return None
     resolved = _resolve_hour(hour, meridiem, prefer)
     if resolved is None or not 0 <= resolved <= 23:
@@ -238,24 +240,159 @@ def parse_time_of_day(
     return TimeOfDay(hour=resolved, minute=minute, day_offset=day_offset)
 
 
-def _relative(tokens: list[str], now: datetime) -> TimeOfDay | None:
-    if tokens[:1] in (["an"], ["a"]):
+def _ends_well(leftover: list[str], exact: bool = False) -> bool:
+    """Nothing left after the time, or only words that may follow one ("please", "so ...")."""
+    if exact:
+        return not leftover
+    return not leftover or leftover[0] in _TRAILING_OK or set(leftover) <= _FILLER
+
+
+_DURATIONS: dict[tuple[str, ...], int] = {
+    ("half", "an", "hour"): 30, ("half", "hour"): 30, ("a", "half", "hour"): 30,
+    ("a", "quarter", "of", "an", "hour"): 15, ("quarter", "of", "an", "hour"): 15,
+    ("a", "quarter", "hour"): 15, ("quarter", "hour"): 15,
+}  # fmt: skip
+
+
+def _duration(tokens: list[str]) -> tuple[int, int] | None:
+    """A duration at the start of ``tokens``: (minutes, tokens used). "twenty minutes", "an
+    hour", "half an hour", "a quarter of an hour", "an hour and a half", "two and a half
+    hours", "a couple of hours", "1 hour 20 minutes"."""
+    for phrase, minutes in _DURATIONS.items():
+        if tuple(tokens[: len(phrase)]) == phrase:
+            return minutes, len(phrase)
+    if tokens[:3] == ["a", "couple", "of"]:
+        amount, used = 2, 3
+    elif tokens[:1] in (["a"], ["an"]):
         amount, used = 1, 1
-    elif tokens[:1] == ["half"] and tokens[1:3] == ["an", "hour"]:
-        return _shift(now, timedelta(minutes=30))
     else:
         num = _number(tokens, 0)
         if num is None:
             return None
         amount, used = num
-    unit = tokens[used] if used < len(tokens) else ""
-    if unit.startswith("min"):
-        return _shift(now, timedelta(minutes=amount))
-    if unit.startswith("hour"):
-        return _shift(now, timedelta(hours=amount))
-    return None
+    half = tokens[used : used + 3] == ["and", "a", "half"]  # "two and a half hours"
+    used += 3 if half else 0
+    unit = _RELATIVE_UNITS.get(tokens[used] if used < len(tokens) else "")
+    if unit is None:
+        return None
+    used += 1
+    total = amount * unit + (unit // 2 if half else 0)
+    if unit == 60 and not half:
+        if tokens[used : used + 3] == ["and", "a", "half"]:  # "an hour and a half"
+            return total + 30, used + 3
+        skip = 1 if tokens[used : used + 1] == ["and"] else 0
+        mins = _number(tokens, used + skip)
+        after = used + skip + mins[1] if mins else 0
+        if (
+            mins is not None
+            and mins[0] < 60
+            and _RELATIVE_UNITS.get(tokens[after] if after < len(tokens) else "") == 1
+        ):  # "an hour and twenty minutes"
+            return total + mins[0], after + 1
+    return total, used
 
 
-def _shift(now: datetime, delta: timedelta) -> TimeOfDay:
-    then = now + delta
+def _relative(tokens: list[str], now: datetime, exact: bool) -> TimeOfDay | None:
+    found = _duration(tokens)
+    if found is None or not _ends_well(tokens[found[1] :], exact) or not 0 < found[0] <= 24 * 60:
+        return None
+    then = now + timedelta(minutes=found[0])
     return TimeOfDay(hour=then.hour, minute=then.minute, day_offset=(then.date() - now.date()).days)
+
+
+# ---------------------------------------------------------------- sentences, slots and rules
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[:.][0-9]+)?|[^\sa-z0-9]", re.IGNORECASE)
+_TIME_CUES = {"noon", "midday", "midnight", "half", "quarter", "oclock", "o'clock", "hour", "hours"}
+_TIME_CUES |= {"minutes", "minute", "mins"} | set(NUMBER_WORDS) | set(_TENS)
+_ANCHORS = {"at", "by", "around", "until", "till", "til", "before", "about", "in"}
+"""Words that introduce a time: "at 8" is a time more surely than "for two"."""
+_STRONG = {
+    "am", "pm", "oclock", "o'clock", "noon", "midday", "midnight", "half", "quarter", "past",
+    "minutes", "minute", "mins", "hour", "hours", "tonight", "morning", "evening", "afternoon",
+}  # fmt: skip
+_CLOCK_TOKEN = re.compile(r"[0-9]{1,2}[:.h][0-9]{2}|[0-9]{3,4}|[0-9]{1,2}[ap]m|[0-9]{1,2}h")
+
+
+def _says_a_time(run: list[str], anchored: bool) -> bool:
+    """Whether a run of words says a time by itself, not only a number that parses as one: a
+    clock ("8:30", "7pm"), a time word ("noon", "half past"), an hour and its minutes ("seven
+    thirty"), or any number introduced by "at"/"by"/... ("at 8")."""
+    if anchored:
+        return True
+    numbers = sum(t in NUMBER_WORDS or t in _TENS or t.isdigit() for t in run)
+    return numbers >= 2 or any(t in _STRONG or _CLOCK_TOKEN.fullmatch(t) for t in run)
+
+
+def find_time(
+    text: str, *, prefer: Prefer = "any", now: datetime | None = None
+) -> tuple[TimeOfDay, str] | None:
+    """The time of day said in a whole sentence, with its words: the longest run of words that
+    reads as one, a run introduced by "at"/"by"/"until"/... first ("a taxi for two at 8" is
+    08:00, not 02:00). A number alone is a time only so introduced ("bring two towels" says no
+    time). Relative times need ``now``."""
+    tokens = _TOKEN.findall(text.lower())
+    best: tuple[tuple[bool, int], TimeOfDay, str] | None = None
+    for start in range(len(tokens)):
+        for end in range(min(len(tokens), start + 8), start, -1):
+            run = tokens[start:end]
+            if not any(any(c.isdigit() for c in t) or t in _TIME_CUES for t in run):
+                continue
+            anchored = run[0] in _ANCHORS or (start > 0 and tokens[start - 1] in _ANCHORS)
+            if not _says_a_time(run, anchored):
+                continue
+            parsed = _parse(" ".join(run), prefer, now, exact=True)
+            if parsed is None:
+                continue
+            score = (anchored, end - start)
+            if best is None or score > best[0]:
+                best = (score, parsed, " ".join(run))
+            break
+    return (best[1], best[2]) if best else None
+
+
+def mark_until(text: str) -> str:
+    """``text`` with a misheard "until" ("tell", "untill", "un till") written "until"
+    where a time follows it: "late checkout tell noon" reads "late checkout until noon";
+    "tell me the time" is left alone."""
+    if not _MISHEARD_ONLY.search(text):
+        return text
+
+    def fix(match: re.Match[str]) -> str:
+        after = re.split(r"[,;!?]|(?<!\d)\.(?!\d)|\band\b", text[match.end() :], maxsplit=1)[0]
+        words = after.split()
+        for end in range(min(len(words), 6), 0, -1):
+            tail = words[end:]
+            if (not tail or tail[0].lower() in _TRAILING_OK | set(_DAY_WORDS)) and (
+                parse_time_of_day(" ".join(words[:end])) is not None
+            ):
+                return "until"
+        return match.group(0)
+
+    return _MISHEARD_ONLY.sub(fix, text)
+
+
+_HHMM = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+
+def hhmm_minutes(value: str) -> int | None:
+    """Minutes after midnight of a written ``H:MM``/``HH:MM`` ("24:00", the end of a day, is
+    1440); ``None`` for anything else."""
+    if value.strip() == "24:00":
+        return 24 * 60
+    m = _HHMM.fullmatch(value.strip())
+    return int(m.group(1)) * 60 + int(m.group(2)) if m else None
+
+
+def due_at(hhmm: str, now: datetime, *, said: str = "", prefer: Prefer = "any") -> datetime | None:
+    """The moment a slot's ``HH:MM`` names from ``now``: the day its words said ("tomorrow",
+    "tonight"), else its next occurrence (a taxi "at 8:30" asked for at 10:00 is tomorrow's
+    08:30); ``None`` when ``hhmm`` is not a time."""
+    minutes = hhmm_minutes(hhmm)
+    if minutes is None or minutes == 24 * 60:
+        return None
+    said_time = parse_time_of_day(said, prefer=prefer) if said else None
+    day = said_time.day_offset if said_time is not None else None
+    if day is None and said:
+        day = next((_DAY_WORDS[w] for w in _normalise(said) if w in _DAY_WORDS), None)
+    return TimeOfDay(hour=minutes // 60, minute=minutes % 60, day_offset=day).next_occurrence(now)

@@ -69,6 +69,11 @@ class SlotSpec(SpecModel):
     """Value used when the request does not say."""
     prefer: Literal["any", "morning", "afternoon", "daytime"] = "any"
     """For ``time`` slots: how to read an hour without am/pm."""
+    quantity: Literal["count", "level"] | None = None
+    """For ``number`` slots: which amount words it also takes. ``count``: how many ("a couple
+    of", "a pair of", "another one", "we have two, bring two more" is 2); ``level``: a point of
+    its range list ("half", "a quarter", "three quarters", "full", "all the way down", "50 %").
+    Without it, only numbers (digits or words)."""
     question: str | None = None
     """What to ask when the slot is missing ("What time should I wake you?")."""
 

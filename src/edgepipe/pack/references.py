@@ -86,6 +86,8 @@ def check_intent(
             issues.add(
                 display, where, f"type 'number' needs a range list; '{list_name}' is not one"
             )
+        if slot.quantity is not None and slot.type != "number":
+            issues.add(display, where, f"'quantity: {slot.quantity}' needs type 'number'")
         if slot.type == "time" and kind.range is not None:
             issues.add(
                 display,
