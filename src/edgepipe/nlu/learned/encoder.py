@@ -39,6 +39,8 @@ POOL_LAYERS = (3, 4, 5, 6)
 HIDDEN = 384
 DIM = HIDDEN * len(POOL_LAYERS)
 GRAPH_VERSION = "ml3456-q8pc-1"
+ENCODER_ID = f"minilm-l6:{GRAPH_VERSION}"
+"""What the router's dense features are (part of the router cache key): the model and graph."""
 MAX_TOKENS = 128
 
 FloatMatrix = npt.NDArray[np.float32]

@@ -108,6 +108,18 @@ class RouterConfig:
     calibration_max_fit: int = 6000
     """Examples each calibration model is fitted on, at most (a random subset beyond that)."""
     seed: int = 0
+    paraphrases: int = 0
+    """Variants written per training example before training, by rules
+    (:func:`edgepipe.nlu.learned.paraphrase.augment`; 0: none, the default: measured, they cost
+    HWU64 out-of-scope recall and gained nothing on the hotel pack's held-out file, see
+    docs/router.md). Applied by the callers that build the training set (a pack's router,
+    ``edgepipe eval router``), which pass each variant's source to :meth:`IntentClassifier.train`
+    so calibration keeps variants with their source."""
+    paraphrase_weight: float = 1.0
+    """Weight of a variant in the fit, against 1 for an original example."""
+    calibrate_on_paraphrases: bool = False
+    """Calibration scores the variants of its scored examples too (a scored example's variants
+    are never fitted either way)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +137,8 @@ class Prediction:
     runner_up: str | None
     runner_up_confidence: float
     threshold: float
+    ranked: tuple[tuple[str, float], ...] = ()
+    """The in-scope classes with their probabilities, best first (the first five)."""
 
     @property
     def abstained(self) -> bool:
@@ -152,7 +166,13 @@ class _Weights:
 
 
 def fit_softmax_regression(
-    x_sparse: Any, x_dense: FloatArray | None, y: npt.NDArray[Any], *, C: float, max_iter: int
+    x_sparse: Any,
+    x_dense: FloatArray | None,
+    y: npt.NDArray[Any],
+    *,
+    C: float,
+    max_iter: int,
+    sample_weight: FloatArray | None = None,
 ) -> _Weights:
     """Multinomial logistic regression on a sparse and a dense block, by L-BFGS.
 
@@ -161,6 +181,10 @@ def fit_softmax_regression(
     sparse block through sparse products, the dense block through BLAS, minimised by
     :func:`edgepipe.nlu.learned.optim.lbfgs`. Putting the dense block into one CSR matrix for
     scikit-learn's solver made training on 15,000 examples take over three minutes.
+
+    ``sample_weight``: each example's weight (None: all 1); the mean and the penalty are then
+    taken over the total weight, so examples of weight 1 plus examples of weight 0 fit as the
+    first alone would.
     """
     from edgepipe.nlu.learned.optim import lbfgs
 
@@ -172,7 +196,14 @@ def fit_softmax_regression(
     ds, dd = xs.shape[1], 0 if xd is None else xd.shape[1]
     onehot = np.zeros((n, k), dtype=np.float32)
     onehot[np.arange(n), yi] = 1.0
-    lam = np.float32(1.0 / (C * n))
+    if sample_weight is None:
+        total = float(n)
+        weight = None
+    else:
+        total = float(np.sum(sample_weight))
+        weight = np.asarray(sample_weight, dtype=np.float32).reshape(n, 1)
+        onehot_w = onehot * weight
+    lam = np.float32(1.0 / (C * total))
 
     def unpack(w: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         return (
@@ -188,10 +219,13 @@ def fit_softmax_regression(
             z += xd @ wd
         z -= z.max(axis=1, keepdims=True)
         log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        loss = -float((onehot * log_p).sum()) / n + 0.5 * float(lam) * float(
-            (ws * ws).sum() + (wd * wd).sum()
-        )
-        g = (np.exp(log_p) - onehot) / np.float32(n)
+        penalty = 0.5 * float(lam) * float((ws * ws).sum() + (wd * wd).sum())
+        if weight is None:
+            loss = -float((onehot * log_p).sum()) / n + penalty
+            g = (np.exp(log_p) - onehot) / np.float32(n)
+        else:
+            loss = -float((onehot_w * log_p).sum()) / total + penalty
+            g = (np.exp(log_p) * weight - onehot_w) / np.float32(total)
         grads = [(xs_t @ g + lam * ws).ravel()]
         if xd is not None:
             grads.append((xd.T @ g + lam * wd).ravel())
@@ -314,6 +348,7 @@ class IntentClassifier:
             runner_up=self.classes[second] if second is not None else None,
             runner_up_confidence=float(p[second]) if second is not None else 0.0,
             threshold=self.threshold,
+            ranked=tuple((self.classes[i], float(p[i])) for i in in_scope[:5]),
         )
 
     # ------------------------------------------------------------------ training
@@ -327,11 +362,21 @@ class IntentClassifier:
         encoder: SentenceEncoder | None,
         config: RouterConfig | None = None,
         features: FloatArray | None = None,
+        sources: Sequence[int] | None = None,
     ) -> tuple[IntentClassifier, TrainReport]:
-        """Fit on labelled texts (label ``oos`` for out-of-scope examples) and calibrate."""
+        """Fit on labelled texts (label ``oos`` for out-of-scope examples) and calibrate.
+
+        ``sources``: for each text, the index of the text it was written from when it is a
+        paraphrase (its own index otherwise; None: all are originals). Calibration then keeps
+        every paraphrase on the same side as its source and scores originals only (unless
+        ``config.calibrate_on_paraphrases``)."""
         config = config or RouterConfig()
         if len(texts) != len(labels) or not texts:
             raise ValueError("need the same number of texts and labels, and at least one")
+        if sources is not None and (
+            len(sources) != len(texts) or any(not 0 <= s <= i for i, s in enumerate(sources))
+        ):
+            raise ValueError("sources must give, for each text, the index of an earlier text")
         if len({label for label in labels if label != OOS_LABEL}) < 2:
             raise ValueError("need at least two in-scope intents to train a router")
         texts = [clean_text(text) for text in texts]
@@ -342,8 +387,10 @@ class IntentClassifier:
             features = encoder.encode_many(list(texts))
         encode_s = time.perf_counter() - t0
         y = np.asarray(labels)
-        scores = calibration_scores(texts, y, features, config)
-        model = cls._fit(list(texts), y, features, config, encoder, 0.0)
+        scores = calibration_scores(texts, y, features, config, sources)
+        model = cls._fit(
+            list(texts), y, features, config, encoder, 0.0, _sample_weights(sources, config)
+        )
         log.debug("calibration and fit done after %.1f s", time.perf_counter() - t0)
         if scores[0]:
             calibration = choose_threshold(*scores, target=config.calibration)
@@ -378,10 +425,18 @@ class IntentClassifier:
         config: RouterConfig,
         encoder: SentenceEncoder | None,
         threshold: float,
+        sample_weight: FloatArray | None = None,
     ) -> IntentClassifier:
         vocabs, idfs, x_sparse = _fit_tfidf(texts)
         dense = config.alpha * features if config.use_encoder and features is not None else None
-        weights = fit_softmax_regression(x_sparse, dense, y, C=config.C, max_iter=config.max_iter)
+        weights = fit_softmax_regression(
+            x_sparse,
+            dense,
+            y,
+            C=config.C,
+            max_iter=config.max_iter,
+            sample_weight=sample_weight,
+        )
         return cls(
             classes=weights.classes,
             vocabs=vocabs,
@@ -449,12 +504,20 @@ class IntentClassifier:
 
 
 def calibration_scores(
-    texts: Sequence[str], y: npt.NDArray[Any], features: FloatArray | None, config: RouterConfig
+    texts: Sequence[str],
+    y: npt.NDArray[Any],
+    features: FloatArray | None,
+    config: RouterConfig,
+    sources: Sequence[int] | None = None,
 ) -> tuple[list[float], list[bool], list[float]]:
     """Leave-intents-out rounds: (in-scope confidences, whether right, out-of-scope confidences).
 
     See :mod:`edgepipe.nlu.learned.calibrate`. Each round fits a model without a quarter of the
     intents and scores held-out examples in one batch. A top class of ``oos`` scores 0.
+    Paraphrases (rows whose ``sources`` entry is another row) are left out of a round's fit
+    when their source is scored: a near copy of a scored example in the fit would make the
+    simulated requests look more familiar than real ones. They are scored themselves only with
+    ``config.calibrate_on_paraphrases``.
     """
     from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -467,6 +530,9 @@ def calibration_scores(
     per_round = max(1, len(intents) // 4)
     permuted = [str(v) for v in rng.permutation(intents)]
     rows = np.arange(len(y))
+    source = rows if sources is None else np.asarray(sources, dtype=np.int64)
+    sample_weight = _sample_weights(sources, config)
+    original = source == rows
     is_oos = y == OOS_LABEL
     for r in range(config.calibration_rounds):
         start = (r * per_round) % len(intents)
@@ -474,14 +540,20 @@ def calibration_scores(
         if len(intents) - len(held) < 2:
             held = set(list(held)[: max(0, len(intents) - 2)])
         in_held = np.isin(y, list(held))
-        rest = rows[~in_held]
+        rest = rows[~in_held & original]
         test_mask = rng.random(len(rest)) < 0.2
-        fit_rows, eval_rows = rest[~test_mask], rest[test_mask]
+        eval_rows = rest[test_mask]
+        scored = np.zeros(len(y), dtype=bool)
+        scored[eval_rows] = True
+        fit_rows = rows[~in_held & ~scored[source]]
         if len(fit_rows) > config.calibration_max_fit:
             fit_rows = np.sort(rng.choice(fit_rows, config.calibration_max_fit, replace=False))
         if len({str(v) for v in y[fit_rows] if v != OOS_LABEL}) < 2:
             continue
-        score_rows = np.concatenate([eval_rows, rows[in_held]])
+        if config.calibrate_on_paraphrases:
+            score_rows = np.concatenate([rows[~in_held & scored[source]], rows[in_held]])
+        else:
+            score_rows = np.concatenate([eval_rows, rows[in_held & original]])
         vectorizers = [
             TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32),
             TfidfVectorizer(
@@ -495,7 +567,12 @@ def calibration_scores(
         use_dense = config.use_encoder and features is not None
         dense_fit = config.alpha * features[fit_rows] if use_dense else None  # type: ignore[index]
         weights = fit_softmax_regression(
-            x_fit, dense_fit, y[fit_rows], C=config.C, max_iter=config.max_iter
+            x_fit,
+            dense_fit,
+            y[fit_rows],
+            C=config.C,
+            max_iter=config.max_iter,
+            sample_weight=None if sample_weight is None else sample_weight[fit_rows],
         )
         z = x_score @ weights.w_sparse + weights.bias
         if weights.w_dense is not None and features is not None:
@@ -517,6 +594,20 @@ def calibration_scores(
                 in_scores.append(confidence)
                 in_correct.append(best != oos_col and classes[top] == y[row])
     return in_scores, in_correct, oos_scores
+
+
+def _sample_weights(sources: Sequence[int] | None, config: RouterConfig) -> FloatArray | None:
+    """Per-row fit weights: 1 for an original, ``config.paraphrase_weight`` for a variant
+    (None when all weigh 1)."""
+    if sources is None or config.paraphrase_weight == 1.0:
+        return None
+    source = np.asarray(sources, dtype=np.int64)
+    variant = source != np.arange(len(source))
+    if not variant.any():
+        return None
+    return np.where(variant, np.float32(config.paraphrase_weight), np.float32(1.0)).astype(
+        np.float32
+    )
 
 
 def _jsonable(value: Any) -> Any:

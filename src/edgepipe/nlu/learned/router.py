@@ -2,9 +2,12 @@
 
 Training examples for a pack are each intent's examples (its own ``examples`` and
 ``examples.yaml``), ``router.template_samples`` random sentences from its templates, and the
-pack's out-of-scope examples under the label ``oos``. The trained model is cached under
+pack's out-of-scope examples under the label ``oos``; then ``router.paraphrases`` variants of
+each, written by rules in the wording guests use (:func:`edgepipe.nlu.learned.paraphrase.augment`),
+less those the pack's templates read as another intent. The trained model is cached under
 ``$EDGEPIPE_HOME/cache/router/<key>/`` where the key hashes the pack's content hash, the router
-settings and the model format: editing any pack file retrains, restarting does not.
+settings, the paraphrase rules' version, the encoder and the model format: editing any pack
+file retrains, restarting does not.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from edgepipe.nlu.learned.augment import TemplateSampler
-from edgepipe.nlu.learned.encoder import GRAPH_VERSION, SentenceEncoder
+from edgepipe.nlu.learned.encoder import ENCODER_ID, SentenceEncoder
 from edgepipe.nlu.learned.model import (
     FORMAT_VERSION,
     OOS_LABEL,
@@ -26,6 +31,7 @@ from edgepipe.nlu.learned.model import (
     RouterConfig,
     TrainReport,
 )
+from edgepipe.nlu.learned.paraphrase import PARAPHRASE_VERSION, Augmented, augment
 from edgepipe.pack.loader import Pack
 
 log = logging.getLogger(__name__)
@@ -52,9 +58,35 @@ def pack_training_set(
     return texts, labels
 
 
+def template_conflict(pack: Pack) -> Callable[[str, str], bool]:
+    """``conflict(text, label)``: True when the pack's templates read ``text`` as an intent
+    other than ``label`` (any intent, for ``oos``). Such a paraphrase would teach the
+    classifier the opposite of what a turn does with those words."""
+    from edgepipe.nlu.templates import TemplateMatcher
+
+    matcher = TemplateMatcher(pack)
+    noon = datetime(2026, 1, 7, 12, 0, tzinfo=pack.timezone)  # fixed: deterministic slots
+
+    def conflict(text: str, label: str) -> bool:
+        match = matcher.match(text, noon).match
+        return match is not None and match.name != label
+
+    return conflict
+
+
+def pack_training_data(pack: Pack, config: RouterConfig) -> Augmented:
+    """The pack's training set (:func:`pack_training_set`) with ``config.paraphrases``
+    variants of every example, filtered against the templates (:func:`template_conflict`)."""
+    texts, labels = pack_training_set(pack, samples_per_intent=pack.spec.router.template_samples)
+    reject = template_conflict(pack) if config.paraphrases > 0 else None
+    return augment(texts, labels, per_example=config.paraphrases, seed=config.seed, reject=reject)
+
+
 def router_config(pack: Pack) -> RouterConfig:
     spec = pack.spec.router
-    return RouterConfig(use_encoder=spec.encoder, calibration=spec.calibration)
+    return RouterConfig(
+        use_encoder=spec.encoder, calibration=spec.calibration, paraphrases=spec.paraphrases
+    )
 
 
 def cache_key(pack: Pack, config: RouterConfig) -> str:
@@ -64,7 +96,8 @@ def cache_key(pack: Pack, config: RouterConfig) -> str:
             "config": config.__repr__(),
             "samples": pack.spec.router.template_samples,
             "format": FORMAT_VERSION,
-            "encoder": GRAPH_VERSION if config.use_encoder else None,
+            "encoder": ENCODER_ID if config.use_encoder else None,
+            "paraphrases": PARAPHRASE_VERSION if config.paraphrases > 0 else None,
         },
         sort_keys=True,
     )
@@ -124,12 +157,16 @@ class LearnedRouter:
             except ValueError as exc:
                 log.warning("router cache unusable, retraining: %s", exc)
         if router is None:
-            texts, labels = pack_training_set(
-                pack, samples_per_intent=pack.spec.router.template_samples
-            )
-            log.info("training the router for pack %s on %d examples", pack.name, len(texts))
+            data = pack_training_data(pack, config)
+            log.info(
+                "training the router for pack %s on %d examples (%d paraphrases, %d dropped "
+                "for another intent's template)",
+                pack.name, len(data.texts), data.n_variants, data.rejected,
+            )  # fmt: skip
             bulk = SentenceEncoder(threads=1) if encoder is not None else None
-            model, report = IntentClassifier.train(texts, labels, encoder=bulk, config=config)
+            model, report = IntentClassifier.train(
+                data.texts, data.labels, encoder=bulk, config=config, sources=data.sources
+            )
             model.encoder = encoder
             try:
                 model.save(directory)
