@@ -22,6 +22,8 @@ from edgepipe.cli.app import (
     load,
     out,
 )
+from edgepipe.core.types import TurnResult
+from edgepipe.eval.turns import TurnsReport
 
 
 @eval_app.command("templates")
@@ -92,6 +94,16 @@ def eval_router(
     no_encoder: Annotated[
         bool, typer.Option("--no-encoder", help="TF-IDF features only (the baseline model).")
     ] = False,
+    paraphrases: Annotated[
+        int | None,
+        typer.Option(
+            "--paraphrases",
+            min=0,
+            max=8,
+            help="Rule-written variants per training line (default: the pack's "
+            "router.paraphrases; 0, none, for a JSONL file).",
+        ),
+    ] = None,
 ) -> None:
     """Train a router from scratch on TRAIN, calibrate it on TRAIN only, and measure it on TEST."""
     from dataclasses import replace
@@ -117,7 +129,7 @@ def eval_router(
     except (DatasetError, ValueError) as exc:
         fail(str(exc), code=getattr(exc, "code", "usage"), exit_code=EXIT_FAILED, as_json=as_json)
     config = None
-    if target is not None or no_encoder or not train.is_dir():
+    if target is not None or no_encoder or paraphrases is not None or not train.is_dir():
         base = RouterConfig()
         if train.is_dir():
             from edgepipe.nlu.learned.router import router_config
@@ -127,6 +139,7 @@ def eval_router(
             base,
             calibration=target or base.calibration,
             use_encoder=base.use_encoder and not no_encoder,
+            paraphrases=base.paraphrases if paraphrases is None else paraphrases,
         )
     err.print(f"[dim]training on {train} ...[/]", markup=True)
     evaluation = evaluate_router(train, examples, config=config, baseline=baseline)
@@ -141,7 +154,8 @@ def eval_router(
         table.add_column(col)
     for key in (
         "in_scope_accuracy", "oos_recall", "oos_precision", "macro_f1", "threshold",
-        "latency_ms_p50", "latency_ms_p95", "train_s", "n_train", "n_test", "templates_matched",
+        "latency_ms_p50", "latency_ms_p95", "train_s", "n_train", "n_paraphrases", "n_test",
+        "templates_matched",
     ):  # fmt: skip
         table.add_row(key, str(summary[key]))
     out.print(table)
@@ -160,3 +174,103 @@ def eval_router(
             cells.append(f"{b['in_scope_accuracy']:.3f} / {b['oos_recall']:.3f}")
         sweep.add_row(*cells)
     out.print(sweep)
+
+
+@eval_app.command("turns")
+def eval_turns(
+    pack_path: PackArg,
+    files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--file",
+            help="Labelled JSONL (repeatable; default: the pack's tests/flex_holdout_utterances"
+            ".jsonl and tests/holdout_utterances.jsonl).",
+        ),
+    ] = None,
+    cloud_url: Annotated[
+        str | None,
+        typer.Option(
+            "--cloud-url",
+            help="The cloud's base URL for this run (default: a closed loopback port, i.e. the "
+            "cloud is down).",
+        ),
+    ] = None,
+    at: AtOpt = "10:00",
+    misses: Annotated[bool, typer.Option("--misses", help="List the lines it got wrong.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Full turns through the real engine: how many labelled lines reach the right action."""
+    import os
+    import tempfile
+
+    from edgepipe.engine.engine import Engine
+    from edgepipe.eval.datasets import DatasetError, load_examples
+    from edgepipe.eval.turns import closed_loopback_url, evaluate_turns
+
+    pack = load(pack_path, as_json=as_json)
+    paths = files or [
+        p
+        for p in (
+            pack.root / "tests" / "flex_holdout_utterances.jsonl",
+            pack.root / "tests" / "holdout_utterances.jsonl",
+        )
+        if p.is_file()
+    ]
+    if not paths:
+        fail("no labelled file: give --file", code="usage", exit_code=EXIT_USAGE, as_json=as_json)
+    try:
+        loaded = {path: load_examples(path) for path in paths}
+    except DatasetError as exc:
+        fail(str(exc), code=exc.code, exit_code=EXIT_FAILED, as_json=as_json)
+    clock = clock_at(pack, at)
+    previous = os.environ.get("EDGEPIPE_CLOUD_BASE_URL")
+    os.environ["EDGEPIPE_CLOUD_BASE_URL"] = cloud_url or closed_loopback_url()
+    results: dict[str, object] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgepipe-eval-") as home:
+            engine = Engine(pack, clock=clock, home=Path(home))
+            count = iter(range(10**9))
+
+            def fresh_turn(text: str) -> TurnResult:
+                return engine.session(f"eval-{next(count)}").handle_text(text)
+
+            try:
+                for path, examples in loaded.items():
+                    report = evaluate_turns(pack, examples, fresh_turn)
+                    results[str(path)] = report.as_dict()
+                    if not as_json:
+                        _print_turns(path, report, misses)
+            finally:
+                engine.close()
+    finally:
+        if previous is None:
+            os.environ.pop("EDGEPIPE_CLOUD_BASE_URL", None)
+        else:
+            os.environ["EDGEPIPE_CLOUD_BASE_URL"] = previous
+    if as_json:
+        out.print_json(data={"cloud": "up" if cloud_url else "down", "files": results})
+
+
+def _print_turns(path: Path, report: TurnsReport, misses: bool) -> None:
+    from edgepipe.eval.turns import describe_wanted
+
+    table = Table(title=f"full turns · {path}")
+    for col in ("style", "lines", "right", "rate"):
+        table.add_column(col)
+    for style, (right, lines) in report.by_style().items():
+        table.add_row(style, str(lines), str(right), f"{right / lines:.1%}")
+    out.print(table)
+    summary = report.as_dict()
+    out.print(
+        f"routes {summary['routes']} · crashes {summary['crashes']} · "
+        f"p50 {summary['latency']['p50_ms']} ms, p95 {summary['latency']['p95_ms']} ms",
+        markup=False,
+    )
+    if misses:
+        for j in report.judged:
+            if not j.right:
+                out.print(
+                    f"  miss [{j.example.style}] {j.example.text!r}: want "
+                    f"{describe_wanted(j.example)}, got {j.got} ({j.reason})",
+                    markup=False,
+                )

@@ -191,6 +191,13 @@ class TurnResult:
     """Wall time of the whole turn in milliseconds."""
     handler_executed: bool = False
     """True when an intent handler ran (and may have changed room state)."""
+    also: tuple[IntentMatch, ...] = ()
+    """Further requests of the same sentence the turn answered, after ``intent``."""
+
+    @property
+    def requests(self) -> tuple[IntentMatch, ...]:
+        """Every request the turn answered: ``intent`` and ``also``."""
+        return (self.intent, *self.also) if self.intent is not None else self.also
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` form of a turn."""
@@ -203,6 +210,7 @@ class TurnResult:
             "intent": self.intent.name if self.intent else None,
             "slots": self.intent.slot_values() if self.intent else {},
             "confidence": round(self.intent.confidence, 4) if self.intent else 0.0,
+            "also": [{"intent": m.name, "slots": m.slot_values()} for m in self.also],
             "response": self.reply.text,
             "response_key": self.reply.response_key,
             "handler_executed": self.handler_executed,

@@ -43,7 +43,14 @@ from edgepipe.pack.loader import Pack, load_pack
 from edgepipe.pack.schema import RoomSpec
 from edgepipe.telemetry.store import TelemetryStore
 from edgepipe.telemetry.writer import TelemetryWriter
-from edgepipe.tiers.base import ReplyShaper, SlotExtractor, Tier, TierContext, TierUnavailable
+from edgepipe.tiers.base import (
+    ReplyShaper,
+    SlotExtractor,
+    Tier,
+    TierContext,
+    TierUnavailable,
+    UsesTiers,
+)
 from edgepipe.tiers.chain import DEGRADED, FallbackChain
 from edgepipe.tiers.degraded import DegradedTier
 from edgepipe.tiers.registry import TIERS
@@ -124,6 +131,8 @@ class Engine:
         return [n for n in dict.fromkeys(names) if n != DEGRADED]
 
     def _build_tiers(self, given: dict[str, Tier | None], home: Path) -> dict[str, Tier]:
+        """Build the tiers the pack names (``given`` replaces them), let those that use other
+        tiers bind to them, then prepare the ones built here."""
         built: dict[str, Tier] = {}
         for name in self.tier_names():
             if name in given:
@@ -141,14 +150,24 @@ class Engine:
             )
             try:
                 made = TIERS.get(name)(tier_context)
-                if made is None:
-                    continue
-                self._own_tiers.append(made)
-                made.prepare()
             except (ImportError, TierUnavailable) as exc:
                 log.warning("%s tier unavailable: %s", name, exc)
                 continue
+            if made is None:
+                continue
+            self._own_tiers.append(made)
             built[name] = made
+        for tier in built.values():
+            if isinstance(tier, UsesTiers):
+                tier.bind(built)
+        for name, tier in list(built.items()):
+            if tier not in self._own_tiers:
+                continue
+            try:
+                tier.prepare()
+            except (ImportError, TierUnavailable) as exc:
+                log.warning("%s tier unavailable: %s", name, exc)
+                del built[name]
         return built
 
     # ------------------------------------------------------------------ running

@@ -105,6 +105,7 @@ class TurnRunner:
             trace=trace.freeze(),
             total_ms=trace.elapsed_ms(),
             handler_executed=outcome.handler_executed,
+            also=outcome.also,
         )
         engine.record(result, session)
         return result
@@ -145,7 +146,7 @@ class TurnRunner:
         if plan is None:
             plan = self._route(text, matched, now, deadline, trace)
         outcome = self._answer(plan, session, request, deadline, trace)
-        session.pending = plan.pending
+        session.pending = outcome.pending if outcome.pending is not None else plan.pending
         return plan, outcome
 
     def _route(
@@ -199,6 +200,7 @@ class TurnRunner:
             room=session.room,
             state=session.state,
             route_reason=plan.decision.reason,
+            candidates=plan.candidates,
         )
         order = walk_order(
             plan.start,
@@ -229,6 +231,8 @@ class TurnRunner:
             reply=reply,
             handler_executed=outcome.handler_executed,
             intent=outcome.intent,
+            also=outcome.also,
+            pending=outcome.pending,
         )
 
 

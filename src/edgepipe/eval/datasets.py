@@ -1,7 +1,9 @@
 """Labelled utterance files: one JSON object per line, ``{"text": ..., "intent": ...}``.
 
-Optional keys: ``slots`` (expected slot values), ``style`` (``direct``, ``indirect``, ``oos``).
-The label ``oos`` marks out-of-scope lines. Problems name the file and line.
+Optional keys: ``slots`` (expected slot values), ``style`` (``direct``, ``indirect``, ``oos``...).
+The label ``oos`` marks out-of-scope lines. A line with several requests in one sentence gives
+``"requests": [{"intent": ..., "slots": {...}}, ...]`` (in the order spoken) instead of
+``intent`` and ``slots``. Problems name the file and line.
 """
 
 from __future__ import annotations
@@ -32,10 +34,17 @@ class Example:
     slots: Mapping[str, Any] = field(default_factory=dict)
     style: str = ""
     line: int = 0
+    also: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    """Further requests of the same sentence (a multi-request line), after ``intent``."""
 
     @property
     def is_oos(self) -> bool:
         return self.intent == OOS
+
+    @property
+    def requests(self) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+        """Every request of the line, ``(intent, slots)``, in the order spoken."""
+        return ((self.intent, self.slots), *self.also)
 
 
 def load_examples(path: str | Path, *, max_bytes: int = 200 * 1024 * 1024) -> list[Example]:
@@ -61,18 +70,40 @@ def load_examples(path: str | Path, *, max_bytes: int = 200 * 1024 * 1024) -> li
             raise DatasetError(f"{p}:{number}: not JSON: {exc.msg} (column {exc.colno})") from exc
         if not isinstance(obj, dict):
             raise DatasetError(f"{p}:{number}: expected a JSON object, got {type(obj).__name__}")
-        utterance, intent = obj.get("text"), obj.get("intent")
+        utterance = obj.get("text")
         if not isinstance(utterance, str) or not utterance.strip():
             raise DatasetError(f"{p}:{number}: 'text' must be a non-empty string")
-        if not isinstance(intent, str) or not intent.strip():
-            raise DatasetError(f"{p}:{number}: 'intent' must be a non-empty string")
-        slots = obj.get("slots", {})
-        if not isinstance(slots, dict):
-            raise DatasetError(f"{p}:{number}: 'slots' must be an object")
+        if "requests" in obj:
+            wanted = obj["requests"]
+            if not isinstance(wanted, list) or not wanted:
+                raise DatasetError(f"{p}:{number}: 'requests' must be a non-empty list")
+            labels = [_label(p, number, item) for item in wanted]
+        else:
+            labels = [_label(p, number, obj)]
         style = obj.get("style", "")
+        (intent, slots), *also = labels
         out.append(
-            Example(text=utterance, intent=intent, slots=slots, style=str(style), line=number)
+            Example(
+                text=utterance,
+                intent=intent,
+                slots=slots,
+                style=str(style),
+                line=number,
+                also=tuple(also),
+            )
         )
     if not out:
         raise DatasetError(f"{p}: no examples")
     return out
+
+
+def _label(path: Path, number: int, obj: object) -> tuple[str, dict[str, Any]]:
+    if not isinstance(obj, dict):
+        raise DatasetError(f"{path}:{number}: a request must be a JSON object")
+    intent = obj.get("intent")
+    if not isinstance(intent, str) or not intent.strip():
+        raise DatasetError(f"{path}:{number}: 'intent' must be a non-empty string")
+    slots = obj.get("slots", {})
+    if not isinstance(slots, dict):
+        raise DatasetError(f"{path}:{number}: 'slots' must be an object")
+    return intent, slots

@@ -56,6 +56,9 @@ class Plan:
     """Further requests of the same sentence, answered after ``intent`` by the rules tier."""
     chain: bool = True
     """False: answer ``reply`` (or the pack's fallback reply) without any tier."""
+    candidates: tuple[str, ...] = ()
+    """The intents the router ranked highest (best first), for tiers that read the request
+    themselves (the resolve tier)."""
 
 
 def route_of(tier: str) -> str:
@@ -77,7 +80,11 @@ def summary(pack: Pack, intent: str) -> str:
 
 
 class RoutingPolicy:
-    """Turns a request's readings into a :class:`Plan`. Shared by every session (stateless)."""
+    """Turns a request's readings into a :class:`Plan`. Shared by every session (stateless).
+
+    Long on purpose: every routing decision (template, classifier, ambiguity, confirmation,
+    missing slot, the answer to a waiting question) is in this one class, so that the order in
+    which they are taken can be read in one place."""
 
     def __init__(
         self,
@@ -165,7 +172,13 @@ class RoutingPolicy:
                 if prediction.best == OOS_LABEL
                 else f"oos:{prediction.confidence:.2f}<{prediction.threshold:.2f}"
             )
-            return Plan(decision=RouteDecision(route=Route.FALLBACK, reason=reason))
+            ranked = tuple(name for name, _ in prediction.ranked) or (
+                prediction.top,
+                *([runner] if runner is not None else []),
+            )
+            return Plan(
+                decision=RouteDecision(route=Route.FALLBACK, reason=reason), candidates=ranked
+            )
         assert prediction.intent is not None
         name = prediction.intent
         slots, missing = self._spotter.spot(name, text, now)

@@ -125,6 +125,9 @@ class RouterSpec(SpecModel):
     """Use the MiniLM sentence features (False: TF-IDF n-grams only)."""
     template_samples: int = Field(default=40, ge=0, le=1000)
     """Random sentences drawn from each intent's templates as extra training examples."""
+    paraphrases: int = Field(default=0, ge=0, le=8)
+    """Variants written by rules of each training example (speech-recogniser, messy, polite
+    and indirect wording) when the router is trained; 0 (default): none (docs/router.md)."""
     calibration: str = "oos_recall:0.6"
     """Threshold target: ``balanced``, ``precision:P`` or ``oos_recall:R``."""
     clarify_margin: float = Field(default=0.1, ge=0.0, le=1.0)
@@ -168,6 +171,24 @@ class LocalModelSpec(SpecModel):
     )
 
 
+class ResolveSpec(SpecModel):
+    """The resolve tier: a model maps a request nothing else recognised onto the pack's
+    intents; the rules execute it (:mod:`edgepipe.tiers.resolve`)."""
+
+    enabled: bool = True
+    backends: list[str] = Field(default_factory=lambda: ["local_model", "cloud"])
+    """Tiers asked to read the request, in order; the next is asked when one says "none",
+    gives an answer that does not validate, or cannot answer (offline, no time)."""
+    max_requests: int = Field(default=3, ge=1, le=5)
+    """Requests read from one sentence at most."""
+    candidates: int = Field(default=5, ge=0, le=50)
+    """The model chooses among the router's this many best readings (and "none"); 0: among
+    every intent of the pack. Fewer choices are easier for a small model."""
+    confirm_unranked: bool = True
+    """Confirm with the guest a reading the router did not rank among its two best."""
+    max_tokens: int = Field(default=80, ge=16, le=512)
+
+
 class CloudSpec(SpecModel):
     """Selective escalation to an OpenAI-compatible Chat Completions API."""
 
@@ -196,6 +217,16 @@ class CloudSpec(SpecModel):
     """Spend cap per calendar month; above it nothing is escalated."""
     out_of_scope_privacy: Literal["local_only", "redact", "allowed"] = "redact"
     """Data class of out-of-scope requests (intents set their own in their policy)."""
+
+
+class PrivacySpec(SpecModel):
+    """How the privacy gate finds personal data in what leaves (what may leave at all is each
+    intent's ``policy.privacy`` and ``cloud.out_of_scope_privacy``)."""
+
+    detector: Literal["patterns", "patterns+presidio"] = "patterns+presidio"
+    """``patterns``: the hand-written patterns; ``patterns+presidio``: also Presidio's
+    named-entity recogniser (``edgepipe[privacy]``; the patterns alone, with a log line, when it
+    is not installed). :mod:`edgepipe.privacy.detect`."""
 
 
 class BudgetSpec(SpecModel):
@@ -250,7 +281,9 @@ class PackSpec(SpecModel):
     state: StateSpec = Field(default_factory=StateSpec)
     router: RouterSpec = Field(default_factory=RouterSpec)
     local_model: LocalModelSpec = Field(default_factory=LocalModelSpec)
+    resolve: ResolveSpec = Field(default_factory=ResolveSpec)
     cloud: CloudSpec = Field(default_factory=CloudSpec)
+    privacy: PrivacySpec = Field(default_factory=PrivacySpec)
     budgets: BudgetSpec = Field(default_factory=BudgetSpec)
     voice: VoiceSpec = Field(default_factory=VoiceSpec)
     demo: list[str | DemoTurnSpec] = Field(default_factory=list)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from edgepipe.actions.responses import Responder
     from edgepipe.actions.state import StateAdapter
     from edgepipe.core.resources import Resources
+    from edgepipe.nlu.dialogue import Pending
     from edgepipe.pack.loader import Pack
     from edgepipe.pack.schema import RoomSpec
 
@@ -78,6 +79,9 @@ class Passed:
     turn."""
     say: Reply | None = None
     """What to tell the guest if no later tier answers (the degraded tier uses the latest)."""
+    intent: IntentMatch | None = None
+    """A reading the tier found without answering it (the resolve tier: a question for the
+    page); the tiers after it get it as the request's intent."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +103,9 @@ class TierRequest:
     """That room's state."""
     route_reason: str
     """Why the router sent the request where it did (``template:exact``, ``oos:0.12<0.57``)."""
+    candidates: tuple[str, ...] = ()
+    """The intents the router ranked highest for the request (best first; empty without a
+    router), for a tier that reads the request itself."""
     passed: tuple[Passed, ...] = ()
     """What the tiers tried before this one said, in order."""
 
@@ -118,6 +125,11 @@ class TierOutcome:
     intent: IntentMatch | None = field(default=None)
     """Set when the tier resolved the request's intent itself (a question the router found out
     of scope, answered from the page)."""
+    also: tuple[IntentMatch, ...] = ()
+    """Further requests of the same sentence this tier answered, after the first."""
+    pending: Pending | None = None
+    """A question the answer asks (confirm, a missing slot), kept by the session for the
+    guest's next turn."""
 
 
 class Tier(Protocol):
@@ -138,6 +150,14 @@ class Tier(Protocol):
     def close(self) -> None:
         """Release what the tier holds (connections, threads, files)."""
         ...
+
+
+@runtime_checkable
+class UsesTiers(Protocol):
+    """A tier that uses other tiers' services (the resolve tier asks the model tiers); the
+    engine calls :meth:`bind` once, after every tier is built and before any is prepared."""
+
+    def bind(self, tiers: Mapping[str, Tier]) -> None: ...
 
 
 TierFactory = Callable[[TierContext], "Tier | None"]

@@ -75,6 +75,7 @@ class FallbackChain:
         when that is not loaded, it is a failure the reason names; another tier that is not
         loaded is skipped."""
         passed: list[Passed] = []
+        reading = request.intent
         for name in order:
             if name == DEGRADED:
                 break
@@ -83,7 +84,7 @@ class FallbackChain:
                 if name == own:
                     passed.append(Passed(tier=name, code=f"tier_unavailable:{name}", failed=True))
                 continue
-            asked = dataclasses.replace(request, passed=tuple(passed))
+            asked = dataclasses.replace(request, passed=tuple(passed), intent=reading)
             try:
                 result = tier.run(asked, deadline, trace)
             except Exception as exc:  # a tier is a plugin boundary: anything may escape it
@@ -99,14 +100,20 @@ class FallbackChain:
                 continue
             if isinstance(result, Passed):
                 passed.append(result)
+                if result.intent is not None:
+                    reading = result.intent
                 continue
+            if result.intent is None and reading is not request.intent:
+                result = dataclasses.replace(result, intent=reading)
             return self._reasoned(result, request.route_reason, passed)
         last = self._degraded.answer(passed, trace)
+        if reading is not request.intent:
+            last = dataclasses.replace(last, intent=reading)
         return self._reasoned(last, request.route_reason, passed)
 
     @staticmethod
     def _reasoned(outcome: TierOutcome, route_reason: str, passed: list[Passed]) -> TierOutcome:
-        failures = [p.code for p in passed if p.failed]
+        failures = [p.code for p in passed if p.failed or p.intent is not None]
         own = [outcome.reason] if outcome.reason else []
         if outcome.route == Route.FALLBACK:
             parts = [route_reason, *failures, *own]

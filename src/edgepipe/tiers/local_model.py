@@ -20,6 +20,7 @@ the reason as its error code.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from edgepipe.tiers.checks import (
     relevant_sentences,
 )
 from edgepipe.tiers.knowledge import KnowledgeBase
+from edgepipe.tiers.reading import Catalogue, Proposal, ResolveQuery
 from edgepipe.tiers.slot_filler import SLOTS_SYSTEM, SlotFiller
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,11 @@ class LocalModelTier:
     As a tier it answers an intent whose ``task`` is ``qa``, and a request the router found out
     of scope when the information page clearly answers it (retrieval score at least
     ``local_model.qa_rescue_score``): a question about the deployment is answered here rather
-    than sent out. Everything else it passes on."""
+    than sent out. Everything else it passes on.
+
+    Long on purpose: the four jobs of the one local model (answering, shaping, slot filling,
+    reading a request onto the intents) share its lock, its prefix states and its deadline
+    checks; each job is a short method with its validator in :mod:`edgepipe.tiers.checks`."""
 
     name = "local_model"
 
@@ -74,6 +80,8 @@ class LocalModelTier:
         self._qa_system = QA_SYSTEM.format(name=name)
         self._shape_system = SHAPE_SYSTEM.format(limit=spec.shape_max_chars)
         self._slots = SlotFiller(pack, model)
+        self._grammars: dict[str, object | None] = {}
+        self._grammar_lock = threading.Lock()
         self._qa_intent = next(
             (
                 intent_name
@@ -290,6 +298,56 @@ class LocalModelTier:
         if not missing or not self._enough_time(deadline):
             return {}
         return self._slots.extract(intent, text, missing, now, deadline, trace)
+
+    # ------------------------------------------------------------------ reading requests
+
+    def warm_resolver(self, catalogue: Catalogue) -> None:
+        """Evaluate the intent catalogue's prompt and build its grammar (seconds) before the
+        first turn needs them."""
+        self._model.warm("resolve", catalogue.system)
+        self._grammar_for(catalogue.schema_json())
+
+    def _grammar_for(self, key: str) -> object | None:
+        """The llama.cpp grammar of a JSON schema (built once: a few milliseconds to seconds)."""
+        with self._grammar_lock:
+            grammar = self._grammars.get(key)
+            if grammar is None and key not in self._grammars:
+                try:
+                    from llama_cpp.llama_grammar import LlamaGrammar
+                except ImportError:  # a stand-in model in unit tests
+                    grammar = None
+                else:
+                    grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+                self._grammars[key] = grammar
+            return grammar
+
+    def resolve_intent(
+        self, query: ResolveQuery, deadline: Deadline, trace: TraceRecorder
+    ) -> Proposal | Passed:
+        """Read the request onto the pack's intents under the catalogue's JSON grammar."""
+        if not self._enough_time(deadline):
+            with trace.span("resolve:local_model") as span:
+                span.set(Outcome.TIMEOUT, error_code="deadline", detail="no time left to generate")
+            return Passed(tier=self.name, code="resolve:local_model:deadline", failed=True)
+        catalogue = query.catalogue
+        grammar = self._grammar_for(catalogue.schema_json(query.candidates))
+        with trace.span("resolve:local_model") as span:
+            gen = self._model.complete(
+                "resolve",
+                catalogue.system,
+                query.prompt,
+                max_tokens=self._pack.spec.resolve.max_tokens,
+                grammar=grammar,
+                deadline=deadline,
+            )
+            try:
+                proposal = Proposal.parse(self.name, gen.text, catalogue.intents)
+            except ValueError as exc:
+                self._mark(span, gen, Verdict(False, "resolve_malformed", str(exc)))
+                return Passed(tier=self.name, code="resolve:local_model:malformed", failed=True)
+            self._mark(span, gen, Verdict(True))
+            span.set(Outcome.OK, detail=f"{gen.text[:120]}; {gen.completion_tokens} tok")
+        return proposal
 
 
 def build(context: TierContext) -> LocalModelTier | None:

@@ -23,6 +23,12 @@ def _cloud(context: TierContext) -> Tier | None:
     return CloudTier.build(context)
 
 
+def _resolve(context: TierContext) -> Tier | None:
+    from edgepipe.tiers.resolve import build
+
+    return build(context)
+
+
 def _degraded(context: TierContext) -> Tier:
     from edgepipe.tiers.degraded import DegradedTier
 
@@ -32,8 +38,9 @@ def _degraded(context: TierContext) -> Tier:
 TIERS.add("rules", _rules)
 TIERS.add("local_model", _local_model)
 TIERS.add("cloud", _cloud)
+TIERS.add("resolve", _resolve)
 TIERS.add("degraded", _degraded)
 
-BUILTIN_TIERS = ("rules", "local_model", "cloud", "degraded")
+BUILTIN_TIERS = ("rules", "local_model", "cloud", "resolve", "degraded")
 
 __all__ = ["BUILTIN_TIERS", "TIERS"]

@@ -61,11 +61,13 @@ class RulesTier:
         if not request.also:
             return first
         outcomes = [first]
+        done: list[IntentMatch] = []
         for match in request.also:
             if match.name in self._handlers:
                 outcomes.append(
                     self.execute(match, request.now, trace, request.state, request.room)
                 )
+                done.append(match)
         refused = next((o for o in outcomes if o.route != Route.RULES), None)
         return TierOutcome(
             route=refused.route if refused is not None else Route.RULES,
@@ -75,6 +77,7 @@ class RulesTier:
                 response_key="+".join(o.reply.response_key for o in outcomes),
             ),
             handler_executed=any(o.handler_executed for o in outcomes),
+            also=tuple(done),
         )
 
     def execute(

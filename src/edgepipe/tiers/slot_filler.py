@@ -16,6 +16,7 @@ from edgepipe.core.deadline import Deadline
 from edgepipe.core.trace import TraceRecorder
 from edgepipe.core.types import Outcome, SlotValue
 from edgepipe.models.llama import TextModel
+from edgepipe.pack.content_schema import SlotSpec
 from edgepipe.pack.loader import Pack
 from edgepipe.tiers.checks import time_supported
 
@@ -96,8 +97,6 @@ class SlotFiller:
     def _slot_schema(
         self, intent: str, missing: list[str]
     ) -> tuple[dict[str, Any], dict[str, dict[str, list[str]]]]:
-        from hassil.sample import sample_expression
-
         from edgepipe.nlu.templates import build_intents
 
         lists = build_intents(self._pack).slot_lists
@@ -105,29 +104,38 @@ class SlotFiller:
         forms: dict[str, dict[str, list[str]]] = {}
         for name in missing:
             spec = self._pack.intents[intent].spec.slots[name]
-            slot_list = lists.get(spec.list or name)
-            if spec.type == "time":
-                props[name] = {
-                    "anyOf": [
-                        {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
-                        {"type": "null"},
-                    ]
-                }
-            elif hasattr(slot_list, "values"):
-                outs: dict[str, list[str]] = {}
-                for value in slot_list.values:  # type: ignore[union-attr]
-                    outs.setdefault(str(value.value_out), []).extend(
-                        sample_expression(value.text_in)
-                    )
+            props[name], outs = slot_property(spec, lists.get(spec.list or name))
+            if outs:
                 forms[name] = outs
-                props[name] = {"anyOf": [{"enum": sorted(outs)}, {"type": "null"}]}
-            elif hasattr(slot_list, "start"):
-                props[name] = {
-                    "anyOf": [
-                        {"type": "integer", "minimum": slot_list.start, "maximum": slot_list.stop},  # type: ignore[union-attr]
-                        {"type": "null"},
-                    ]
-                }
-            else:
-                props[name] = {"anyOf": [{"type": "string", "maxLength": 40}, {"type": "null"}]}
         return {"type": "object", "properties": props, "required": list(props)}, forms
+
+
+def slot_property(spec: SlotSpec, slot_list: object) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The JSON schema of one slot's value (null allowed), and for a list slot its values'
+    spoken forms (``value -> forms``, for checking that a request supports a value)."""
+    from hassil.sample import sample_expression
+
+    if spec.type == "time":
+        return {
+            "anyOf": [
+                {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+                {"type": "null"},
+            ]
+        }, {}
+    if hasattr(slot_list, "values"):
+        outs: dict[str, list[str]] = {}
+        for value in slot_list.values:  # a hassil TextSlotList
+            outs.setdefault(str(value.value_out), []).extend(sample_expression(value.text_in))
+        return {"anyOf": [{"enum": sorted(outs)}, {"type": "null"}]}, outs
+    if hasattr(slot_list, "start"):
+        return {
+            "anyOf": [
+                {
+                    "type": "integer",
+                    "minimum": slot_list.start,
+                    "maximum": slot_list.stop,  # type: ignore[attr-defined]
+                },
+                {"type": "null"},
+            ]
+        }, {}
+    return {"anyOf": [{"type": "string", "maxLength": 40}, {"type": "null"}]}, {}
