@@ -17,7 +17,6 @@ A line that raises is counted as a crash (and wrong). Figures are given per ``st
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +25,7 @@ from typing import Any
 
 from edgepipe.core.types import IntentMatch, Route, TurnResult
 from edgepipe.eval.datasets import Example
+from edgepipe.eval.stats import percentile
 from edgepipe.pack.loader import Pack
 
 
@@ -69,14 +69,13 @@ class TurnsReport:
         return sum(needle in j.reason for j in self.judged) / len(self.judged)
 
     def latency(self) -> dict[str, float]:
-        values = sorted(j.ms for j in self.judged)
+        values = [j.ms for j in self.judged]
         if not values:
             return {"p50_ms": 0.0, "p95_ms": 0.0}
-
-        def q(p: float) -> float:
-            return values[min(len(values) - 1, max(0, math.ceil(p * len(values)) - 1))]
-
-        return {"p50_ms": round(q(0.5), 1), "p95_ms": round(q(0.95), 1)}
+        return {
+            "p50_ms": round(percentile(values, 0.5), 1),
+            "p95_ms": round(percentile(values, 0.95), 1),
+        }
 
     def as_dict(self) -> dict[str, Any]:
         styles = self.by_style()

@@ -70,6 +70,14 @@ def route_of(tier: str) -> str:
         return tier
 
 
+def slot_question(pack: Pack, responder: Responder, intent: str, slot: str) -> Reply:
+    """What to ask for a missing slot: the slot's own question, or the pack's generic one."""
+    spec = pack.intents[intent].spec.slots.get(slot)
+    if spec is not None and spec.question:
+        return Reply(text=spec.question, response_key="system:clarify_slot", data={"slot": slot})
+    return responder.system("clarify_slot", slot=slot.replace("_", " "))
+
+
 def summary(pack: Pack, intent: str) -> str:
     """A few words for the intent in a question ("turn the lights on")."""
     spec = pack.intents[intent].spec
@@ -261,13 +269,7 @@ class RoutingPolicy:
         reason: str,
         confidence: float = 1.0,
     ) -> Plan:
-        spec = self.pack.intents[intent].spec.slots.get(slot)
-        if spec is not None and spec.question:
-            reply = Reply(
-                text=spec.question, response_key="system:clarify_slot", data={"slot": slot}
-            )
-        else:
-            reply = self._responder.system("clarify_slot", slot=slot.replace("_", " "))
+        reply = slot_question(self.pack, self._responder, intent, slot)
         return Plan(
             decision=RouteDecision(route=Route.CLARIFY, reason=f"{reason}:{slot}"),
             intent=IntentMatch(name=intent, slots=slots, confidence=confidence, source="dialogue")

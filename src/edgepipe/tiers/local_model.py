@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 
@@ -43,6 +44,10 @@ from edgepipe.tiers.reading import Catalogue, Proposal, ResolveQuery
 from edgepipe.tiers.slot_filler import SLOTS_SYSTEM, SlotFiller
 
 log = logging.getLogger(__name__)
+
+_GRAMMARS = 256
+"""Grammars kept (least recently used dropped): the answer's schema depends on the router's
+candidates, so a long-running process would otherwise keep one per combination it met."""
 
 QA_SYSTEM = (
     "You are the in-room assistant of {name}. Answer the guest's question in one short, "
@@ -80,7 +85,7 @@ class LocalModelTier:
         self._qa_system = QA_SYSTEM.format(name=name)
         self._shape_system = SHAPE_SYSTEM.format(limit=spec.shape_max_chars)
         self._slots = SlotFiller(pack, model)
-        self._grammars: dict[str, object | None] = {}
+        self._grammars: OrderedDict[str, object | None] = OrderedDict()
         self._grammar_lock = threading.Lock()
         self._qa_intent = next(
             (
@@ -310,15 +315,18 @@ class LocalModelTier:
     def _grammar_for(self, key: str) -> object | None:
         """The llama.cpp grammar of a JSON schema (built once: a few milliseconds to seconds)."""
         with self._grammar_lock:
-            grammar = self._grammars.get(key)
-            if grammar is None and key not in self._grammars:
-                try:
-                    from llama_cpp.llama_grammar import LlamaGrammar
-                except ImportError:  # a stand-in model in unit tests
-                    grammar = None
-                else:
-                    grammar = LlamaGrammar.from_json_schema(key, verbose=False)
-                self._grammars[key] = grammar
+            if key in self._grammars:
+                self._grammars.move_to_end(key)
+                return self._grammars[key]
+            try:
+                from llama_cpp.llama_grammar import LlamaGrammar
+            except ImportError:  # a stand-in model in unit tests
+                grammar = None
+            else:
+                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            self._grammars[key] = grammar
+            if len(self._grammars) > _GRAMMARS:  # one per set of router candidates: bounded
+                self._grammars.popitem(last=False)
             return grammar
 
     def resolve_intent(
@@ -345,7 +353,6 @@ class LocalModelTier:
             except ValueError as exc:
                 self._mark(span, gen, Verdict(False, "resolve_malformed", str(exc)))
                 return Passed(tier=self.name, code="resolve:local_model:malformed", failed=True)
-            self._mark(span, gen, Verdict(True))
             span.set(Outcome.OK, detail=f"{gen.text[:120]}; {gen.completion_tokens} tok")
         return proposal
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from edgepipe.core.deadline import Deadline
 from edgepipe.core.trace import TraceRecorder
-from edgepipe.core.types import IntentMatch, Outcome, Reply, Route, SlotValue
+from edgepipe.core.types import IntentMatch, Outcome, Route, SlotValue
 from edgepipe.nlu.dialogue import Ask, Pending, expiry
 from edgepipe.tiers.base import Passed, Tier, TierContext, TierOutcome, TierRequest
 from edgepipe.tiers.checks import time_supported
@@ -290,16 +290,12 @@ class ResolveTier:
         )
 
     def _ask_slot(self, match: IntentMatch, slot: str, now: datetime, reason: str) -> TierOutcome:
-        spec = self._pack.intents[match.name].spec.slots[slot]
-        reply = (
-            Reply(text=spec.question, response_key="system:clarify_slot", data={"slot": slot})
-            if spec.question
-            else self._responder.system("clarify_slot", slot=slot.replace("_", " "))
-        )
+        from edgepipe.nlu.policy import slot_question
+
         return TierOutcome(
             route=Route.CLARIFY,
             reason=f"{reason}:slot_missing:{slot}",
-            reply=reply,
+            reply=slot_question(self._pack, self._responder, match.name, slot),
             intent=match,
             pending=Pending(
                 ask=Ask.SLOT,
