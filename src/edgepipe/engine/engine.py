@@ -37,6 +37,7 @@ from edgepipe.engine.turn import TurnRunner, WallClock
 from edgepipe.engine.understanding import TextUnderstanding
 from edgepipe.nlu.learned.router import LearnedRouter
 from edgepipe.nlu.policy import RoutingPolicy
+from edgepipe.nlu.scope import ScopeGuard
 from edgepipe.nlu.slots import SlotSpotter
 from edgepipe.nlu.templates import TemplateMatcher
 from edgepipe.pack.loader import Pack, load_pack
@@ -106,6 +107,7 @@ class Engine:
             self.shaper = next((t for t in self.tiers.values() if isinstance(t, ReplyShaper)), None)
             extractor = next((t for t in self.tiers.values() if isinstance(t, SlotExtractor)), None)
             self.policy = RoutingPolicy(pack, self.responder, self.spotter, self.router, extractor)
+            self.scope = ScopeGuard(pack)
             self.understanding = TextUnderstanding(self)
             self._telemetry = TelemetryWriter(telemetry) if telemetry is not None else None
             self.turns = TurnRunner(self, monotonic)

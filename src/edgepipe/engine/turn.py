@@ -1,6 +1,6 @@
 """One turn, start to end, with a trace.
 
-    input -> templates -> [dialogue] -> [classifier] -> route -> fallback chain -> [shape] -> reply
+    input -> templates -> [dialogue] -> [classifier] -> route -> [scope] -> tiers -> [shape]
 
 Every stage is a span of the turn's trace; every decision carries its reason. Whatever a stage
 does, the turn ends with a reply, a trace and a telemetry row: a stage that raises is recorded
@@ -145,6 +145,7 @@ class TurnRunner:
                 )
         if plan is None:
             plan = self._route(text, matched, now, deadline, trace)
+            plan = self._in_scope(session, text, matched, plan, now, deadline, trace)
         outcome = self._answer(plan, session, request, deadline, trace)
         session.pending = outcome.pending if outcome.pending is not None else plan.pending
         return plan, outcome
@@ -175,6 +176,65 @@ class TurnRunner:
             plan = engine.policy.plan(text, matched, prediction, now, deadline, trace)
             span.set(Outcome.OK, detail=f"{plan.decision.route}:{plan.decision.reason}")
         return plan
+
+    def _in_scope(
+        self,
+        session: Session,
+        text: str,
+        matched: TemplateResult,
+        plan: Plan,
+        now: datetime,
+        deadline: Deadline,
+        trace: TraceRecorder,
+    ) -> Plan:
+        """The plan, unless its reading is for another room or comes from a command the guest
+        negated (:mod:`edgepipe.nlu.scope`); exact template matches are taken as written."""
+        if plan.intent is None or (matched.match is not None and matched.how == "exact"):
+            return plan
+        engine = self._engine
+        intent = plan.intent.name
+        room = engine.scope.other_room(text, session.room.number)
+        if room is not None:
+            with trace.span("scope") as span:
+                span.set(Outcome.INVALID, error_code="other_room", detail=f"{intent}: room {room}")
+            return self._refusal(
+                f"other_room:{room}", engine.responder.system("other_room", room=room)
+            )
+        negated = engine.scope.negated(text)
+        if negated is None:
+            return plan
+
+        def read(fragment: str) -> str | None:
+            found = engine.matcher.match(fragment, now).match
+            if found is not None:
+                return found.name
+            if engine.router is None:
+                return None
+            prediction = engine.router.classify(fragment)
+            return prediction.intent or (prediction.top if prediction.confidence >= 0.5 else None)
+
+        with trace.span("scope") as span:
+            if not engine.scope.vetoes(intent, negated, read):
+                span.set(Outcome.OK, detail=f"negated clause is not {intent}")
+                return plan
+            span.set(Outcome.NO_MATCH, error_code="negated", detail=f"{intent}: {negated.rest!r}")
+        if negated.rest_says_something:
+            rest = self._route(
+                negated.rest, engine.matcher.match(negated.rest, now), now, deadline, trace
+            )
+            if rest.intent is None or rest.intent.name != intent:
+                return (
+                    rest
+                    if rest.intent is not None
+                    else self._refusal(f"negated:{intent}", engine.responder.system("declined"))
+                )
+        return self._refusal(f"negated:{intent}", engine.responder.system("declined"))
+
+    @staticmethod
+    def _refusal(reason: str, reply: Reply) -> Plan:
+        return Plan(
+            decision=RouteDecision(route=Route.FALLBACK, reason=reason), reply=reply, chain=False
+        )
 
     def _answer(
         self,

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from edgepipe.nlu.learned.router import LearnedRouter
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """What the route stage decided."""
@@ -134,6 +137,7 @@ class RoutingPolicy:
                 also = tuple(
                     m for m in matched.also if self.pack.intents[m.name].policy.tier == "rules"
                 )
+                also += self._read_clauses(matched, now)
                 plan = replace(plan, also=also)
             return plan
         if matched.invalid_slot is not None and matched.invalid_intent is not None:
@@ -192,12 +196,14 @@ class RoutingPolicy:
         slots, missing = self._spotter.spot(name, text, now)
         policy = self.pack.intents[name].policy
         high_impact = self.pack.intents[name].spec.impact == "high"
-        if prediction.confidence < policy.min_confidence or high_impact:
-            why = (
-                f"confirm:{prediction.confidence:.2f}<{policy.min_confidence:.2f}"
-                if prediction.confidence < policy.min_confidence
-                else f"confirm:high_impact:{prediction.confidence:.2f}"
-            )
+        stray = self._stray_number(name, text)
+        if prediction.confidence < policy.min_confidence or high_impact or stray:
+            if prediction.confidence < policy.min_confidence:
+                why = f"confirm:{prediction.confidence:.2f}<{policy.min_confidence:.2f}"
+            elif high_impact:
+                why = f"confirm:high_impact:{prediction.confidence:.2f}"
+            else:
+                why = f"confirm:number_unused:{stray}"
             return Plan(
                 decision=RouteDecision(route=Route.CLARIFY, reason=why),
                 intent=IntentMatch(
@@ -228,6 +234,51 @@ class RoutingPolicy:
         return self.to_tier(
             match, f"classifier:{prediction.confidence:.2f}>={prediction.threshold:.2f}"
         )
+
+    def _read_clauses(self, matched: TemplateResult, now: datetime) -> tuple[IntentMatch, ...]:
+        """Requests in the clauses no template claimed ("three more towels and someone to
+        clean the room"), as the router reads them: only a reading the router would act on by
+        itself (confident, clear, not high-impact, a rules intent with its slots) is added."""
+        if self._router is None or not matched.unmatched or matched.match is None:
+            return ()
+        taken = {matched.match.name, *(m.name for m in matched.also)}
+        found: list[IntentMatch] = []
+        for clause in matched.unmatched:
+            prediction = self._router.classify(clause)
+            name = prediction.intent
+            if name is None or name in taken:
+                continue
+            intent = self.pack.intents[name]
+            clear = prediction.confidence - prediction.runner_up_confidence > (
+                self.pack.spec.router.clarify_margin
+            )
+            if (
+                not clear
+                or prediction.confidence < intent.policy.min_confidence
+                or intent.spec.impact == "high"
+                or intent.policy.tier != "rules"
+                or self._stray_number(name, clause)
+            ):
+                continue
+            slots, missing = self._spotter.spot(name, clause, now)
+            if missing:
+                continue
+            taken.add(name)
+            found.append(
+                IntentMatch(
+                    name=name, slots=slots, confidence=prediction.confidence, source="classifier"
+                )
+            )
+        return tuple(found)
+
+    def _stray_number(self, intent: str, text: str) -> str | None:
+        """A number the request says that ``intent`` has no slot for ("switch the TV to
+        channel 5" is not ``tv_off``): the classifier's reading misses part of the request, so
+        it is confirmed rather than acted on. The room's own number does not count."""
+        if self.pack.intents[intent].spec.slots:
+            return None
+        room = self.pack.spec.context.room.number
+        return next((n for n in _DIGITS.findall(text) if n != room), None)
 
     def _fill_slots_with_model(
         self, plan: Plan, text: str, now: datetime, trace: TraceRecorder, deadline: Deadline

@@ -44,6 +44,30 @@ def with_digits(text: str) -> str:
     return " ".join(out)
 
 
+_CORRECTED = (
+    "not ",
+    "not the ",
+    "not a ",
+    "not my ",
+    "instead of ",
+    "instead of the ",
+    "rather than ",
+    "rather than the ",
+)
+
+
+def _corrected(lowered: str, spoken: str) -> bool:
+    """Whether every mention of ``spoken`` is one the guest takes back ("not the pool, I
+    meant the gym", "the gym instead of the pool")."""
+    at = lowered.find(f" {spoken} ")
+    while at >= 0:
+        before = lowered[: at + 1]
+        if not before.endswith(tuple(f" {c}" for c in _CORRECTED)):
+            return False
+        at = lowered.find(f" {spoken} ", at + 1)
+    return True
+
+
 class SlotSpotter:
     """Finds a pack's slot values in free text."""
 
@@ -79,7 +103,7 @@ class SlotSpotter:
                 value = self._time(name, spec, text, now) if spec.type == "time" else None
             elif isinstance(slot_list, TextSlotList):
                 for spoken, out in self._forms.get(list_name, []):
-                    if f" {spoken} " in lowered:
+                    if f" {spoken} " in lowered and not _corrected(lowered, spoken):
                         value = SlotValue(name=name, value=out, text=spoken)
                         break
             elif isinstance(slot_list, RangeSlotList):

@@ -89,6 +89,31 @@ class TemplateResult:
     """Which pass produced the match: ``exact``, ``clause``, ``clauses`` or ``corrected``."""
     also: tuple[IntentMatch, ...] = ()
     """Further requests in the same sentence ("lights off and close the blinds"), in order."""
+    unmatched: tuple[str, ...] = ()
+    """Clauses of a clause-pass match that no template claimed (the router may read them)."""
+
+
+def _distinct(matches: list[IntentMatch]) -> list[IntentMatch]:
+    """One match per request: the same intent twice is one request unless the slot values
+    differ ("two pillows and a toothbrush"); a match whose slots another one's include is
+    that one ("bit chilly, bump the heat up")."""
+    out: list[IntentMatch] = []
+    for m in matches:
+        values = {k: v.value for k, v in m.slots.items()}
+        same = next(
+            (
+                i
+                for i, d in enumerate(out)
+                if d.name == m.name
+                and all(values.get(k) == v.value for k, v in d.slots.items() if k in values)
+            ),
+            None,
+        )
+        if same is None:
+            out.append(m)
+        elif len(m.slots) > len(out[same].slots):
+            out[same] = m
+    return out
 
 
 class _InvalidSlot(Exception):
@@ -216,33 +241,64 @@ class TemplateMatcher:
 
     def _match_passes(self, prepared: str, now: datetime) -> TemplateResult:
         result = self._match_once(prepared, now)
-        if result.match is not None:
+        if result.match is not None and not self._spans_clauses(result.match):
             return result
         clauses = [c for c in _CLAUSE_SPLIT.split(prepared) if c and c.strip()]
         if len(clauses) < 2:
             return result
-        found = [self._match_once(clause, now) for clause in clauses]
+        found: list[TemplateResult] = []
+        unmatched: list[str] = []
+        for i, clause in enumerate(clauses):
+            one = self._match_once(clause, now)
+            if one.match is None and i > 0:
+                one = self._elided(clauses[i - 1], clause, now) or one
+            if one.match is None:
+                unmatched.append(clause)
+            found.append(one)
         matches = [r.match for r in found if r.match is not None]
-        names = {m.name for m in matches}
-        if len(names) == 1:
+        readings = _distinct(matches)
+        candidates = sum(r.candidates for r in found)
+        if result.match is not None and len(readings) < 2:
+            return result  # a long wildcard value, not two requests
+        if len({m.name for m in matches}) == 1 and len(readings) == 1:
             best = max(matches, key=lambda m: len(m.slots))
             return TemplateResult(
                 match=replace(best, confidence=0.95),
-                candidates=sum(r.candidates for r in found),
+                candidates=candidates,
                 how="clause",
+                unmatched=tuple(unmatched),
             )
-        if 1 < len(names) <= 3:  # several requests in one sentence: each clause is one
-            distinct: list[IntentMatch] = []
-            for m in matches:
-                if m.name not in {d.name for d in distinct}:
-                    distinct.append(replace(m, confidence=0.95))
+        if 1 < len(readings) <= 3:  # several requests in one sentence: each clause is one
+            first, *also = (replace(m, confidence=0.95) for m in readings)
             return TemplateResult(
-                match=distinct[0],
-                also=tuple(distinct[1:]),
-                candidates=sum(r.candidates for r in found),
+                match=first,
+                also=tuple(also),
+                candidates=candidates,
                 how="clauses",
+                unmatched=tuple(unmatched),
             )
         return result
+
+    @staticmethod
+    def _spans_clauses(match: IntentMatch) -> bool:
+        """A wildcard value that runs over a clause boundary ("wake me at 6:45 and book a cab
+        ..." read as a time of "6:45 and book a cab ...")."""
+        return any(
+            slot.text and len(_CLAUSE_SPLIT.split(slot.text)) > 1 for slot in match.slots.values()
+        )
+
+    def _elided(self, previous: str, clause: str, now: datetime) -> TemplateResult | None:
+        """A short clause that leaves out the previous clause's verb ("turn off the TV and the
+        lights", "two pillows and a toothbrush"): matched again with the longest opening of
+        the previous clause that makes it a request."""
+        if len(clause.split()) > 8:
+            return None
+        words = previous.split()
+        for cut in range(len(words) - 1, 0, -1):
+            result = self._match_once(f"{' '.join(words[:cut])} {clause}", now)
+            if result.match is not None:
+                return result
+        return None
 
     def _match_once(self, text: str, now: datetime) -> TemplateResult:
         usable: list[tuple[tuple[int, int, int, int], IntentMatch]] = []

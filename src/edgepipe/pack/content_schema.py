@@ -235,6 +235,9 @@ class SystemRepliesSpec(SpecModel):
     confirm: str = "Just to check: do you want me to {{ action }}?"
     choose: str = "Sorry, did you mean {{ first }}, or {{ second }}?"
     declined: str = "OK, I won't do that."
+    other_room: str = (
+        "I can only do that for this room. The front desk (dial 0) can help with room {{ room }}."
+    )
     offline: str = (
         "I'm offline right now, so I can't look that up. I can still control the room and answer "
         "questions about the hotel; general questions need the network."

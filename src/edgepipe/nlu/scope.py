@@ -1,0 +1,112 @@
+"""Is this request for this room, and does the guest want it done at all?
+
+The templates and the router read *what* a sentence is about; two things they cannot see decide
+whether that reading may be acted on:
+
+* **a negated command**: "don't switch off the TV, I'm still watching" is about ``tv_off`` with
+  high confidence, and the guest wants the opposite. A clause that opens with a negation
+  ("don't ...", "do not ...", "never ...", "no need to ...", "I don't want you to ...") is read
+  on its own; when its reading is the sentence's reading, the sentence's reading came from a
+  command the guest negated. The rest of the sentence (if any) is read instead ("don't dim them,
+  switch the lights off" -> ``lights_off``); when nothing else is asked, nothing is done and the
+  guest hears the pack's ``declined`` reply. An intent that the pack's own examples express
+  with a negation alone ("do not disturb please", "don't wake me tomorrow") is exempt: its
+  negation is its wording.
+* **another room**: a request that names a room number other than this room's ("cancel the
+  wake-up call for room 1102") is not acted on here (the ``other_room`` reply).
+
+Exact template matches are trusted as written (a pack's template says what it means). The
+checks are a few regular expressions and at most two readings of clause fragments per turn.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edgepipe.pack.loader import Pack
+
+_NEGATION = re.compile(
+    r"(?:^|(?<=[,.;:!?])|\b(?:and|but|so|just|please)\b)\s*"
+    r"(?:please\s+)?"
+    r"(?:(?:i|we)\s+(?:really\s+)?(?:don't|do not|dont)\s+(?:want|need)\s+(?:you\s+)?(?:to\s+)?"
+    r"|you\s+(?:don't|do not|dont)\s+(?:need|have)\s+to\s+"
+    r"|(?:there's|there is)\s+no\s+need\s+to\s+|no\s+need\s+to\s+"
+    r"|(?:don't|do not|dont|never)\s+(?!forget\b|hesitate\b))"
+    r"(?P<body>[^,.;:!?]+?)"
+    r"(?=\s*(?:[,.;:!?]|\bbut\b|\bjust\b|\binstead\b|$))",
+    re.IGNORECASE,
+)
+_ROOM = re.compile(r"\broom\s+(?:number\s+|no\.?\s+|#\s*)?(?P<number>\d{2,5})\b", re.IGNORECASE)
+_WORD = re.compile(r"[a-z0-9']+")
+# fmt: off
+_FILLER = frozenset([
+    "i", "i'm", "im", "it", "it's", "its", "is", "am", "are", "was", "the", "a", "an", "me", "my",
+    "we", "us", "you", "your", "that", "this", "just", "still", "now", "ok", "okay", "please",
+    "thanks", "thank", "yes", "no", "oh", "so", "and", "but",
+])
+# fmt: on
+
+
+@dataclass(frozen=True, slots=True)
+class Negated:
+    """The clauses of a sentence that negate a command, and what is left without them."""
+
+    clauses: tuple[str, ...]
+    rest: str
+    """The sentence without the negated clauses ("" when nothing else is said)."""
+
+    @property
+    def rest_says_something(self) -> bool:
+        return any(w not in _FILLER for w in _WORD.findall(self.rest.lower()))
+
+
+Reader = Callable[[str], str | None]
+"""Reads a fragment onto an intent (templates, then the router); None when nothing claims it."""
+
+
+class ScopeGuard:
+    """The two checks above, for one pack. Stateless; shared by every session."""
+
+    def __init__(self, pack: Pack) -> None:
+        self._room = pack.spec.context.room.number
+        self._negated_wording = frozenset(
+            name
+            for name, intent in pack.intents.items()
+            if any(self._wholly_negated(e) for e in intent.examples)
+        )
+        """Intents the pack's own examples word with a negation."""
+
+    def _wholly_negated(self, example: str) -> bool:
+        found = self.negated(example)
+        return found is not None and not found.rest_says_something
+
+    def other_room(self, text: str, room: str | None = None) -> str | None:
+        """The room number the request names when it is not ``room`` (default: the pack's)."""
+        ours = (room or self._room).lstrip("0")
+        for found in _ROOM.finditer(text):
+            number = found.group("number")
+            if number.lstrip("0") != ours:
+                return number
+        return None
+
+    def negated(self, text: str) -> Negated | None:
+        """The negated clauses of ``text`` (None when there are none)."""
+        clauses = [m for m in _NEGATION.finditer(text) if m.group("body").strip()]
+        if not clauses:
+            return None
+        rest, last = [], 0
+        for m in clauses:
+            rest.append(text[last : m.start()])
+            last = m.end()
+        rest.append(text[last:])
+        leftover = re.sub(r"\s+", " ", " ".join(rest))
+        leftover = re.sub(r"^[\s,.;:!?]+|(?<=\s)[,.;:!?]+(?=\s)", "", leftover).strip()
+        return Negated(tuple(m.group("body").strip() for m in clauses), leftover)
+
+    def vetoes(self, intent: str, negated: Negated, read: Reader) -> bool:
+        """Whether the reading ``intent`` comes from a command the guest negated."""
+        if intent in self._negated_wording:
+            return False
+        return any(read(clause) == intent for clause in negated.clauses)

@@ -1,0 +1,54 @@
+"""Several requests in one sentence: a verb shared by two objects, two values of one intent,
+a clause only the router understands, a time that is not the rest of the sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgepipe.core.types import Route
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ("Turn off the TV and the lights.", [("tv_off", {}), ("lights_off", {})]),
+        (
+            "Can you send up two pillows and a toothbrush?",
+            [("request_amenity", {"item": "pillow", "count": 2}),
+             ("request_amenity", {"item": "toothbrush"})],
+        ),
+        (
+            "turn off the lights in the bedroom and bathroom",
+            [("lights_off", {"zone": "bedroom"}), ("lights_off", {"zone": "bathroom"})],
+        ),
+        (
+            "Wake me at 6:45 and book a cab to the airport for 7:30 tomorrow morning.",
+            [("wakeup_call", {"time": "06:45"}),
+             ("book_taxi", {"destination": "airport", "time": "07:30"})],
+        ),
+    ],
+)  # fmt: skip
+def test_each_request_of_a_sentence_is_read(make_session, text, wanted) -> None:  # type: ignore[no-untyped-def]
+    result = make_session().handle_text(text)
+    got = [(m.name, m.slot_values()) for m in result.requests]
+    assert got == wanted
+
+
+def test_the_same_request_said_twice_is_one(make_session) -> None:  # type: ignore[no-untyped-def]
+    result = make_session().handle_text("bit chilly, bump the heat up")
+    assert [m.name for m in result.requests] == ["thermostat_up"]
+
+
+def test_a_clause_no_template_claims_is_read_by_the_router(make_session) -> None:  # type: ignore[no-untyped-def]
+    room = make_session()
+    result = room.handle_text("The toilet's blocked and I need fresh towels too.")
+    assert [m.name for m in result.requests] == ["report_issue", "request_towels"]
+    assert result.decision.route is Route.RULES
+    assert [s.stage for s in result.trace.spans].count("handler") == 2
+
+
+def test_without_the_router_the_unclaimed_clause_is_left(make_session) -> None:  # type: ignore[no-untyped-def]
+    result = make_session(router=None).handle_text(
+        "The toilet's blocked and I need fresh towels too."
+    )
+    assert [m.name for m in result.requests] == ["report_issue"]
