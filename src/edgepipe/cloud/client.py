@@ -29,6 +29,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
@@ -241,8 +242,18 @@ class CloudClient:
         except httpx.HTTPError:
             return False
 
-    def chat(self, messages: list[dict[str, str]], *, deadline: Deadline) -> CloudAnswer:
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        deadline: Deadline,
+        schema: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+    ) -> CloudAnswer:
         """One chat completion (with retries) through the breaker, within the deadline.
+
+        ``schema``: the answer must be JSON of this schema (structured output, in the form the
+        pack's ``cloud.structured_output`` names); ``max_tokens``: instead of the pack's.
 
         Raises :class:`CloudError` (``cloud_breaker_open``, ``cloud_deadline``, ``cloud_timeout``,
         ``cloud_http_503``, ``cloud_malformed``...).
@@ -253,7 +264,10 @@ class CloudClient:
             raise CloudError("no time left for the cloud", code="cloud_deadline", retryable=False)
         gave_up = threading.Event()
         sent = _Sent()
-        future = self._pool.submit(self._call_with_breaker, messages, deadline, gave_up, sent)
+        payload = self._payload(messages, schema=schema, max_tokens=max_tokens)
+        future = self._pool.submit(
+            self._call_with_breaker, messages, payload, deadline, gave_up, sent
+        )
         try:
             return future.result(timeout=max(0.0, deadline.remaining_s() - 0.02))
         except FutureTimeout:
@@ -288,18 +302,20 @@ class CloudClient:
     def _call_with_breaker(
         self,
         messages: list[dict[str, str]],
+        payload: bytes,
         deadline: Deadline,
         gave_up: threading.Event,
         sent: _Sent,
     ) -> CloudAnswer:
         result: CloudAnswer = self.breaker.call(
-            self._call_with_retries, messages, deadline, gave_up, sent
+            self._call_with_retries, messages, payload, deadline, gave_up, sent
         )
         return result
 
     def _call_with_retries(
         self,
         messages: list[dict[str, str]],
+        payload: bytes,
         deadline: Deadline,
         gave_up: threading.Event,
         sent: _Sent,
@@ -342,7 +358,7 @@ class CloudClient:
         ):
             with attempt:
                 attempts += 1
-                answer = self._call_once(messages, deadline, gave_up, sent)
+                answer = self._call_once(messages, payload, deadline, gave_up, sent)
                 return replace(answer, attempts=attempts, bytes_sent=sent.done)
         raise CloudError(
             "no attempt was made", code="cloud_deadline", retryable=False
@@ -351,12 +367,12 @@ class CloudClient:
     def _call_once(
         self,
         messages: list[dict[str, str]],
+        payload: bytes,
         deadline: Deadline,
         gave_up: threading.Event,
         sent: _Sent,
     ) -> CloudAnswer:
         """One attempt; counts its request in ``sent`` unless it never reached the server."""
-        payload = self._payload(messages)
         # In flight before looking at ``gave_up`` (which the caller sets before it reads
         # ``sent``): either this attempt sees that the caller gave up and sends nothing, or the
         # caller sees it in flight and the audit log records it.
@@ -377,15 +393,31 @@ class CloudClient:
                 sent.done += sent.in_flight
             sent.in_flight = 0
 
-    def _payload(self, messages: list[dict[str, str]]) -> bytes:
-        body = {
+    def _payload(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        schema: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+    ) -> bytes:
+        body: dict[str, Any] = {
             "model": self.config.model,
             "messages": messages,
-            "max_tokens": self.spec.max_tokens,
+            "max_tokens": max_tokens or self.spec.max_tokens,
             "temperature": 0.2,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if schema is not None:
+            body["temperature"] = 0.0
+            if self.spec.structured_output == "json_object":
+                # llama.cpp's server (and others): the schema beside the JSON mode
+                body["response_format"] = {"type": "json_object", "schema": schema}
+            else:
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "answer", "schema": schema, "strict": True},
+                }
         return json.dumps(body).encode()
 
     def _attempt(

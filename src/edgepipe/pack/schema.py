@@ -207,6 +207,10 @@ class CloudSpec(SpecModel):
         "You are a helpful hotel concierge assistant. Answer in at most three short sentences."
     )
     max_tokens: int = Field(default=160, ge=1, le=4096)
+    structured_output: Literal["json_schema", "json_object"] = "json_schema"
+    """How a JSON answer of a given schema is asked for (the resolve tier): ``json_schema``,
+    OpenAI's ``{"type": "json_schema", "json_schema": {...}}``; ``json_object``, the schema
+    beside JSON mode (``{"type": "json_object", "schema": ...}``: llama.cpp's server)."""
     connect_timeout_s: float = Field(default=0.5, gt=0)
     read_timeout_s: float = Field(default=4.0, gt=0)
     retries: int = Field(default=2, ge=0, le=10)

@@ -19,7 +19,10 @@ nobody else answers (:mod:`edgepipe.tiers.chain`); a deferred request is answere
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import replace
+from typing import Any
 
 from edgepipe.actions.responses import Responder
 from edgepipe.cloud.client import CloudAnswer, CloudClient, CloudConfig, CloudError
@@ -34,6 +37,7 @@ from edgepipe.pack.loader import Pack
 from edgepipe.privacy.audit import AuditLog
 from edgepipe.privacy.gate import DataClass, Egress, PrivacyGate
 from edgepipe.tiers.base import Passed, TierContext, TierOutcome, TierRequest
+from edgepipe.tiers.reading import Proposal, ResolveQuery
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +117,52 @@ class CloudTier:
         self, request: TierRequest, deadline: Deadline, trace: TraceRecorder
     ) -> TierOutcome | Passed:
         """Try to answer the request with the cloud."""
-        spec = self._pack.spec.cloud
         intent = request.intent.name if request.intent is not None else None
+        turn_id = request.turn_id
+        deferrable = intent is not None and self._pack.intents[intent].spec.deferrable
+        cleared = self._clear(request, intent, deadline, trace, deferrable=deferrable)
+        if not isinstance(cleared, Egress):
+            return cleared
+        egress = cleared
+        answer, failure = self._call(egress, deadline, trace)
+        if answer is not None:
+            self.connectivity.record_success()
+            self._audit(intent, egress, answer.bytes_sent, "sent", turn_id)
+            return TierOutcome(
+                route=Route.CLOUD,
+                reason=f"cloud:{self.client.config.model}",
+                reply=Reply(text=answer.text, response_key="cloud", data={"cost": answer.cost}),
+            )
+        assert failure is not None
+        if failure.code != "cloud_breaker_open":
+            self.connectivity.record_failure()
+        # a failed call may still have sent the request (a 503, a timeout while waiting for the
+        # answer, a retry): the audit log records what left, not only what was answered
+        self._audit(intent, egress, failure.bytes_sent, f"failed:{failure.code}", turn_id)
+        if deferrable and intent is not None and failure.code in _DEFER_ON:
+            return self._defer(
+                intent, egress, trace, turn_id, reason=f"{failure.code}:deferred", audited=True
+            )
+        return self._pass(failure.code, "cloud_failed")
+
+    def _clear(
+        self,
+        request: TierRequest,
+        intent: str | None,
+        deadline: Deadline,
+        trace: TraceRecorder,
+        *,
+        deferrable: bool,
+        text: str | None = None,
+    ) -> Egress | TierOutcome | Passed:
+        """Privacy, link, budget and audit, in that order (each a span): what may leave, or
+        why nothing does (a deferrable intent offline: queued in the outbox)."""
+        spec = self._pack.spec.cloud
         turn_id = request.turn_id
         room = request.room
         with trace.span("privacy") as span:
             egress = self.gate.check(
-                request.text,
+                request.text if text is None else text,
                 data_class=self.data_class(intent),
                 names=[n for n in [room.guest_name] if n],
                 room_number=room.number,
@@ -133,7 +176,6 @@ class CloudTier:
             self._audit(intent, egress, 0, "blocked", turn_id)
             return self._pass("privacy:local_only", "privacy_blocked")
 
-        deferrable = intent is not None and self._pack.intents[intent].spec.deferrable
         with trace.span("link") as span:
             # a health probe takes up to connect + read timeouts: only when the turn has room
             probe_ms = 2000 * spec.connect_timeout_s + 200
@@ -180,39 +222,75 @@ class CloudTier:
         if not written:
             self._audit(intent, egress, 0, "blocked:audit_unavailable", turn_id)
             return self._pass("audit_unavailable", "cloud_failed")
+        return egress
 
-        answer, failure = self._call(egress, deadline, trace)
-        if answer is not None:
-            self.connectivity.record_success()
-            self._audit(intent, egress, answer.bytes_sent, "sent", turn_id)
-            return TierOutcome(
-                route=Route.CLOUD,
-                reason=f"cloud:{self.client.config.model}",
-                reply=Reply(text=answer.text, response_key="cloud", data={"cost": answer.cost}),
-            )
-        assert failure is not None
-        if failure.code != "cloud_breaker_open":
-            self.connectivity.record_failure()
-        # a failed call may still have sent the request (a 503, a timeout while waiting for the
-        # answer, a retry): the audit log records what left, not only what was answered
-        self._audit(intent, egress, failure.bytes_sent, f"failed:{failure.code}", turn_id)
-        if deferrable and intent is not None and failure.code in _DEFER_ON:
-            return self._defer(
-                intent, egress, trace, turn_id, reason=f"{failure.code}:deferred", audited=True
-            )
-        return self._pass(failure.code, "cloud_failed")
+    # ------------------------------------------------------------------ reading requests
+
+    def resolve_intent(
+        self, query: ResolveQuery, deadline: Deadline, trace: TraceRecorder
+    ) -> Proposal | Passed:
+        """Read the request onto the pack's intents with the cloud model's structured output
+        (the answer's JSON schema: :meth:`Catalogue.schema_json`), through the same privacy
+        gate, link, budget and audit as any other request that leaves (the pack's out-of-scope
+        privacy class: the request is not yet any intent's)."""
+        request = query.request
+        cleared = self._clear(request, None, deadline, trace, deferrable=False, text=query.text)
+        if not isinstance(cleared, Egress):
+            code = cleared.code if isinstance(cleared, Passed) else "resolve:cloud:deferred"
+            return Passed(tier=self.name, code=f"resolve:cloud:{code}", failed=True)
+        egress = cleared
+        prompt = replace(query, text=egress.text).prompt
+        catalogue = query.catalogue
+        messages = [
+            {"role": "system", "content": catalogue.system},
+            {"role": "user", "content": prompt},
+        ]
+        schema = json.loads(catalogue.schema_json(query.candidates))
+        answer, failure = self._call(
+            egress,
+            deadline,
+            trace,
+            messages=messages,
+            schema=schema,
+            max_tokens=self._pack.spec.resolve.max_tokens,
+            stage="resolve:cloud",
+        )
+        if answer is None:
+            assert failure is not None
+            if failure.code != "cloud_breaker_open":
+                self.connectivity.record_failure()
+            self._audit(None, egress, failure.bytes_sent, f"failed:{failure.code}", request.turn_id)
+            return Passed(tier=self.name, code=f"resolve:cloud:{failure.code}", failed=True)
+        self.connectivity.record_success()
+        self._audit(None, egress, answer.bytes_sent, "sent:resolve", request.turn_id)
+        try:
+            return Proposal.parse(self.name, answer.text, catalogue.intents)
+        except ValueError as exc:
+            trace.add("resolve:cloud", Outcome.INVALID, error_code="resolve_malformed",
+                      detail=str(exc)[:120])  # fmt: skip
+            return Passed(tier=self.name, code="resolve:cloud:malformed", failed=True)
 
     def _call(
-        self, egress: Egress, deadline: Deadline, trace: TraceRecorder
+        self,
+        egress: Egress,
+        deadline: Deadline,
+        trace: TraceRecorder,
+        *,
+        messages: list[dict[str, str]] | None = None,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        stage: str = "cloud",
     ) -> tuple[CloudAnswer | None, CloudError | None]:
         spec = self._pack.spec.cloud
-        messages = [
+        messages = messages or [
             {"role": "system", "content": spec.system_prompt},
             {"role": "user", "content": egress.text},
         ]
-        with trace.span("cloud") as span:
+        with trace.span(stage) as span:
             try:
-                answer = self.client.chat(messages, deadline=deadline)
+                answer = self.client.chat(
+                    messages, deadline=deadline, schema=schema, max_tokens=max_tokens
+                )
             except CloudError as exc:
                 timed_out = "deadline" in exc.code or "timeout" in exc.code
                 span.set(
