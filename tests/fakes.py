@@ -12,7 +12,6 @@ things take is measured in bench/ (bench/bench_cloud.py for the cloud path).
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,19 +53,6 @@ class FakeClock:
         code under test never looked: the test's own assertions then say what went wrong)."""
         with self._changed:
             return self._changed.wait_for(lambda: self._reads >= count, timeout_s)
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on: bound by the OS (port 0), read, and closed again,
-    so the test does not depend on what else runs on the machine."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def closed_base_url() -> str:
-    """An OpenAI-style base URL on a :func:`closed_port` (connections are refused)."""
-    return f"http://127.0.0.1:{closed_port()}/v1"
 
 
 def delta(text: str) -> dict[str, Any]:

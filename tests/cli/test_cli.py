@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import HOTEL, ROOT
-from tests.fakes import Exchange, ScriptedCloud, closed_base_url, delta
+from tests.fakes import Exchange, ScriptedCloud, delta
+
+from edgepipe.testing.cloud import closed_base_url
 
 EDGEPIPE = [sys.executable, "-m", "edgepipe.cli"]
 

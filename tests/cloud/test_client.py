@@ -29,7 +29,6 @@ from tests.fakes import (
     Exchange,
     FakeClock,
     ScriptedCloud,
-    closed_base_url,
     cloud_tier_of,
     delta,
 )
@@ -40,7 +39,7 @@ from edgepipe.core.deadline import Deadline
 from edgepipe.core.types import Route
 from edgepipe.engine.engine import Engine
 from edgepipe.pack.loader import Pack
-from edgepipe.testing.cloud import StandInCloud
+from edgepipe.testing.cloud import StandInCloud, closed_base_url
 
 pytestmark = pytest.mark.slow
 

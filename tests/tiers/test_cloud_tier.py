@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes import closed_base_url
 
 from edgepipe.cloud.connectivity import Link
 from edgepipe.core.resources import Resources
@@ -28,7 +27,7 @@ from edgepipe.engine.engine import Engine
 from edgepipe.engine.session import Session
 from edgepipe.pack.loader import Pack
 from edgepipe.privacy.audit import AuditLog
-from edgepipe.testing.cloud import StandInCloud
+from edgepipe.testing.cloud import StandInCloud, closed_base_url
 from edgepipe.tiers.cloud import CloudTier
 
 TRIP = "plan a three day trip to Lisbon for me"

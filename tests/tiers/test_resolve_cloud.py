@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes import closed_base_url
 
 from edgepipe.core.resources import Resources
 from edgepipe.core.types import Outcome
@@ -22,7 +21,7 @@ from edgepipe.engine.engine import Engine
 from edgepipe.engine.session import Session
 from edgepipe.pack.loader import Pack
 from edgepipe.privacy.audit import AuditLog
-from edgepipe.testing.cloud import StandInCloud
+from edgepipe.testing.cloud import StandInCloud, closed_base_url
 
 ANSWER_MS = 30_000
 """A budget that cannot run out on a busy machine while the stand-in writes."""

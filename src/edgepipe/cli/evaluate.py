@@ -205,7 +205,8 @@ def eval_turns(
 
     from edgepipe.engine.engine import Engine
     from edgepipe.eval.datasets import DatasetError, load_examples
-    from edgepipe.eval.turns import closed_loopback_url, evaluate_turns
+    from edgepipe.eval.turns import evaluate_turns
+    from edgepipe.testing.cloud import closed_base_url
 
     pack = load(pack_path, as_json=as_json)
     paths = files or [
@@ -224,7 +225,7 @@ def eval_turns(
         fail(str(exc), code=exc.code, exit_code=EXIT_FAILED, as_json=as_json)
     clock = clock_at(pack, at)
     previous = os.environ.get("EDGEPIPE_CLOUD_BASE_URL")
-    os.environ["EDGEPIPE_CLOUD_BASE_URL"] = cloud_url or closed_loopback_url()
+    os.environ["EDGEPIPE_CLOUD_BASE_URL"] = cloud_url or closed_base_url()
     results: dict[str, object] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="edgepipe-eval-") as home:

@@ -187,12 +187,20 @@ class TurnRunner:
         deadline: Deadline,
         trace: TraceRecorder,
     ) -> Plan:
-        """The plan, unless its reading is for another room or comes from a command the guest
-        negated (:mod:`edgepipe.nlu.scope`); exact template matches are taken as written."""
-        if plan.intent is None or (matched.match is not None and matched.how == "exact"):
+        """The plan, unless the request instructs the assistant itself, or its reading is for
+        another room or comes from a command the guest negated (:mod:`edgepipe.nlu.scope`;
+        exact template matches are taken as written but for the first)."""
+        if plan.intent is None:
             return plan
         engine = self._engine
         intent = plan.intent.name
+        injected = engine.scope.injected(text)
+        if injected is not None:
+            with trace.span("scope") as span:
+                span.set(Outcome.INVALID, error_code="injection", detail=f"{intent}: {injected!r}")
+            return self._refusal("injection", engine.responder.system("fallback"))
+        if matched.match is not None and matched.how == "exact":
+            return plan
         room = engine.scope.other_room(text, session.room.number)
         if room is not None:
             with trace.span("scope") as span:

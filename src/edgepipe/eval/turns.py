@@ -219,14 +219,3 @@ def evaluate_turns(
         if on_line is not None:
             on_line(judged)
     return report
-
-
-def closed_loopback_url() -> str:
-    """An OpenAI-style base URL on a loopback port nothing listens on (a cloud that is down:
-    connections are refused at once)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"

@@ -40,6 +40,12 @@ if TYPE_CHECKING:
 
 
 _DIGITS = re.compile(r"\d+")
+_HOW_TO = re.compile(
+    r"\s*(?:(?:and|so|ok|okay|hey|um|uh|quick question)[\s,]+)?"
+    r"(?:how (?:do|should) (?:i|we|you|one)|how to"
+    r"|what(?:'s| is) the (?:best )?way to)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,13 +203,16 @@ class RoutingPolicy:
         policy = self.pack.intents[name].policy
         high_impact = self.pack.intents[name].spec.impact == "high"
         stray = self._stray_number(name, text)
-        if prediction.confidence < policy.min_confidence or high_impact or stray:
+        how_to = self._how_to(name, text)
+        if prediction.confidence < policy.min_confidence or high_impact or stray or how_to:
             if prediction.confidence < policy.min_confidence:
                 why = f"confirm:{prediction.confidence:.2f}<{policy.min_confidence:.2f}"
             elif high_impact:
                 why = f"confirm:high_impact:{prediction.confidence:.2f}"
-            else:
+            elif stray:
                 why = f"confirm:number_unused:{stray}"
+            else:
+                why = "confirm:how_to"
             return Plan(
                 decision=RouteDecision(route=Route.CLARIFY, reason=why),
                 intent=IntentMatch(
@@ -270,6 +279,15 @@ class RoutingPolicy:
                 )
             )
         return tuple(found)
+
+    def _how_to(self, intent: str, text: str) -> bool:
+        """A how-to question ("how do I get creases out of a shirt without an iron") asks for
+        instructions, not for the action the router reads in it: a classifier reading of an
+        intent that does something (anything but answering from the facts) is confirmed."""
+        return (
+            self.pack.intents[intent].spec.handler != "answer_fact"
+            and _HOW_TO.match(text) is not None
+        )
 
     def _stray_number(self, intent: str, text: str) -> str | None:
         """A number the request says that ``intent`` has no slot for ("switch the TV to

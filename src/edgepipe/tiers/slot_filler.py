@@ -18,7 +18,7 @@ from edgepipe.core.types import Outcome, SlotValue
 from edgepipe.models.llama import TextModel
 from edgepipe.pack.content_schema import SlotSpec
 from edgepipe.pack.loader import Pack
-from edgepipe.tiers.checks import time_supported
+from edgepipe.tiers.checks import value_supported
 
 SLOTS_SYSTEM = (
     "You read a hotel guest's request and fill in the fields of a JSON object. Use null for a "
@@ -68,7 +68,6 @@ class SlotFiller:
             except json.JSONDecodeError:
                 data = {}
                 problems.append("not_json")
-            lowered = text.lower()
             for name in missing:
                 raw = data.get(name) if isinstance(data, dict) else None
                 if raw is None:
@@ -79,12 +78,8 @@ class SlotFiller:
                 except ValueError:
                     problems.append(f"{name}_invalid")
                     continue
-                words = forms.get(name, {}).get(str(value), [str(raw)])
-                if (
-                    time_supported(str(value), lowered)
-                    if spec.type == "time"
-                    else any(w.lower() in lowered for w in words) or str(raw) in lowered
-                ):
+                spoken = forms[name].get(str(value), []) if name in forms else None
+                if value_supported(spec.type, value, raw, text, spoken):
                     found[name] = SlotValue(name=name, value=value, text=str(raw))
                 else:
                     problems.append(f"{name}_unsupported")
