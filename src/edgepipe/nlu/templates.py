@@ -291,7 +291,7 @@ class TemplateMatcher:
         """A short clause that leaves out the previous clause's verb ("turn off the TV and the
         lights", "two pillows and a toothbrush"): matched again with the longest opening of
         the previous clause that makes it a request."""
-        if len(clause.split()) > 8:
+        if len(clause.split()) > 10:
             return None
         words = previous.split()
         for cut in range(len(words) - 1, 0, -1):
