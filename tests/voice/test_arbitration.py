@@ -181,7 +181,7 @@ def test_an_alternative_the_router_reads_as_its_guess_is_taken(understanding, sn
     # not beyond the margin
     assert pick(heard(best, -0.5, (third, -1.1))).rank == 0
     # an alternative read as another intent is not taken
-    other = "I'm sleeping late. The room is freezing."
+    other = "I'm sleeping late. The room is freezing cold."
     reading = understanding.classify(other)
     assert reading is not None and not reading.abstained and reading.best == "thermostat_up"
     assert understanding.match(other).match is None

@@ -45,7 +45,10 @@ log = logging.getLogger(__name__)
 
 
 class TurnRunner:
-    """Runs turns for an engine's sessions. Holds no per-turn state (shared by threads)."""
+    """Runs turns for an engine's sessions. Holds no per-turn state (shared by threads).
+
+    Long on purpose: a turn's stages (input, templates, dialogue, classifier, route, scope,
+    tiers, shape) and what happens when one raises are read in order in this one class."""
 
     def __init__(self, engine: Engine, monotonic: MonotonicClock) -> None:
         self._engine = engine

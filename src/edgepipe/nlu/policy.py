@@ -11,9 +11,10 @@ the intent is not ``impact: high``; otherwise the guest is asked (see
 only on a template match. A plan names the tier to start the fallback chain at (the intent's
 ``policy.tier``; none for out of scope), or carries a reply that needs no tier (a question).
 
-The policy holds no per-conversation state: the question a turn asks is returned in the plan
-and kept by the session (:class:`edgepipe.engine.session.Session`), and handed back with the
-next turn.
+Long on purpose: every routing decision is one class (:class:`RoutingPolicy`), so that the
+order in which they are taken is read in one place. The policy holds no per-conversation
+state: the question a turn asks is returned in the plan and kept by the session
+(:class:`edgepipe.engine.session.Session`), and handed back with the next turn.
 """
 
 from __future__ import annotations
@@ -283,9 +284,12 @@ class RoutingPolicy:
     def _how_to(self, intent: str, text: str) -> bool:
         """A how-to question ("how do I get creases out of a shirt without an iron") asks for
         instructions, not for the action the router reads in it: a classifier reading of an
-        intent that does something (anything but answering from the facts) is confirmed."""
+        intent the rules tier acts on (any handler but answering from the facts) is
+        confirmed; questions for the page or the cloud are answered as usual."""
+        definition = self.pack.intents[intent]
         return (
-            self.pack.intents[intent].spec.handler != "answer_fact"
+            definition.policy.tier == "rules"
+            and definition.spec.handler not in (None, "answer_fact")
             and _HOW_TO.match(text) is not None
         )
 

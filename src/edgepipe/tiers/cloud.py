@@ -48,7 +48,11 @@ _DEFER_ON = frozenset(
 
 
 class CloudTier:
-    """The cloud client wrapped in privacy, connectivity, budget and the outbox."""
+    """The cloud client wrapped in privacy, connectivity, budget and the outbox.
+
+    Long on purpose: everything that leaves the device (an answer, a deferred request, a
+    request to read onto the intents) goes through the one ``_clear`` step of this class, so
+    that no way out can skip the privacy gate or the audit log."""
 
     name = "cloud"
 

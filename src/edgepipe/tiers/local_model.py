@@ -1,6 +1,6 @@
 """The local model tier: a tiny model used narrowly, and never trusted without checking.
 
-Three jobs, each with a validator, at most one repair attempt, and a deterministic fallback:
+Four jobs, each with a validator, at most one repair attempt, and a deterministic fallback:
 
 * **answer** a question about the deployment from its information page: retrieve the section
   (:mod:`edgepipe.tiers.knowledge`), let the model phrase one short sentence from it. The answer is
@@ -13,8 +13,12 @@ Three jobs, each with a validator, at most one repair attempt, and a determinist
   the slot lists, ranges and ``HH:MM`` times); a value is kept only if it passes the slot's own
   normalisation and the request's words support it; otherwise the guest is asked.
 
+* **read a request** onto the pack's intents for the resolve tier, under the catalogue's JSON
+  grammar (:mod:`edgepipe.tiers.resolve` validates and acts on it).
+
 Every step is a span in the turn's trace; a rejection is visible as an ``invalid`` span with
-the reason as its error code.
+the reason as its error code. Long on purpose: the four jobs share one model, its lock, its
+prefix states and its deadline checks, and their ``build`` loads it (and the reader model).
 """
 
 from __future__ import annotations
