@@ -40,7 +40,13 @@ another session's question were taken for it."""
 
 def _pool() -> list[str]:
     lines: list[str] = []
-    for name in ("utterances.jsonl", "holdout_utterances.jsonl", "dev_utterances.jsonl"):
+    for name in (
+        "utterances.jsonl",
+        "holdout_utterances.jsonl",
+        "dev_utterances.jsonl",
+        "flex_utterances.jsonl",
+        "flex_holdout_utterances.jsonl",
+    ):
         for raw in (TESTS / name).read_text(encoding="utf-8").splitlines():
             if raw.strip():
                 lines.append(json.loads(raw)["text"])
@@ -52,7 +58,7 @@ def _pool() -> list[str]:
 def _script(seed: int, pool: list[str]) -> list[str]:
     rng = random.Random(seed)
     return [
-        rng.choice(FOLLOW_UPS) if rng.random() < 0.2 else rng.choice(pool) for _ in range(TURNS)
+        rng.choice(FOLLOW_UPS) if rng.random() < 0.3 else rng.choice(pool) for _ in range(TURNS)
     ]
 
 
