@@ -139,6 +139,26 @@ def make_session(make_engine: Callable[..., Engine]) -> Callable[..., Session]:
 
 
 @pytest.fixture
+def cloud_assistant(resources: Resources) -> Iterator[Callable[[Pack], Session]]:
+    """``cloud_assistant(pack)``: a session on a new engine for ``pack`` (no local model; the
+    cloud as the pack says, at ``EDGEPIPE_CLOUD_BASE_URL``), sharing the session's models,
+    closed after the test."""
+    engines: list[Engine] = []
+
+    def make(pack: Pack) -> Session:
+        moment = datetime(2026, 11, 25, 10, 0, tzinfo=pack.timezone)
+        engine = Engine(
+            pack, clock=lambda: moment, tiers={"local_model": None}, resources=resources
+        )
+        engines.append(engine)
+        return engine.session()
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
+@pytest.fixture
 def make_engine_on(
     cloud: StandInCloud,
     hotel_pack: Pack,

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edgepipe.cloud.connectivity import Link
-from edgepipe.core.resources import Resources
 from edgepipe.core.types import Outcome, Route
-from edgepipe.engine.engine import Engine
 from edgepipe.engine.session import Session
 from edgepipe.pack.loader import Pack
 from edgepipe.privacy.audit import AuditLog
@@ -39,26 +36,6 @@ PII = Path(__file__).resolve().parents[2] / "packs" / "hotel" / "tests" / "pii_u
 def with_cloud(pack: Pack, **cloud: Any) -> Pack:
     spec = pack.spec.model_copy(update={"cloud": pack.spec.cloud.model_copy(update=cloud)})
     return replace(pack, spec=spec)
-
-
-@pytest.fixture
-def assistant(resources: Resources) -> Iterator[Callable[[Pack], Session]]:
-    """``assistant(pack)``: a session on a new engine for ``pack`` (no local model; the cloud as
-    the pack says, at ``EDGEPIPE_CLOUD_BASE_URL``), sharing the session's models, closed after
-    the test."""
-    engines: list[Engine] = []
-
-    def make(pack: Pack) -> Session:
-        moment = datetime(2026, 11, 25, 10, 0, tzinfo=pack.timezone)
-        engine = Engine(
-            pack, clock=lambda: moment, tiers={"local_model": None}, resources=resources
-        )
-        engines.append(engine)
-        return engine.session()
-
-    yield make
-    for engine in engines:
-        engine.close()
 
 
 def cloud_of(session: Session) -> CloudTier:
@@ -87,9 +64,9 @@ def test_out_of_scope_goes_to_the_cloud_when_it_is_up(
     online: StandInCloud,
     hotel_pack: Pack,
     _edgepipe_home: Path,
-    assistant: Callable[[Pack], Session],
+    cloud_assistant: Callable[[Pack], Session],
 ) -> None:
-    bot = assistant(with_cloud(hotel_pack, max_tokens=24))
+    bot = cloud_assistant(with_cloud(hotel_pack, max_tokens=24))
     result = bot.handle_text(TRIP, budget_ms=ANSWER_MS)
     assert result.decision.route is Route.CLOUD, result.decision
     assert result.decision.reason == f"cloud:{online.model}"
@@ -110,12 +87,12 @@ def test_unreachable_cloud_is_an_honest_fallback(
     hotel_pack: Pack,
     monkeypatch: pytest.MonkeyPatch,
     _edgepipe_home: Path,
-    assistant: Callable[[Pack], Session],
+    cloud_assistant: Callable[[Pack], Session],
 ) -> None:
     """Connections refused (a port the test knows is closed): the turn says so honestly, and
     it ended because nobody answered, not because its time ran out."""
     monkeypatch.setenv("EDGEPIPE_CLOUD_BASE_URL", closed_base_url())
-    bot = assistant(hotel_pack)
+    bot = cloud_assistant(hotel_pack)
     result = bot.handle_text(TRIP, budget_ms=ANSWER_MS)
     assert result.decision.route is Route.FALLBACK
     assert result.decision.reason.endswith(">cloud_unreachable"), result.decision.reason
@@ -129,13 +106,13 @@ def test_unreachable_cloud_is_an_honest_fallback(
 
 
 def test_no_pii_reaches_the_cloud(
-    online: StandInCloud, hotel_pack: Pack, assistant: Callable[[Pack], Session]
+    online: StandInCloud, hotel_pack: Pack, cloud_assistant: Callable[[Pack], Session]
 ) -> None:
     """Every line of the PII set as a turn; the proxy records every byte the server got."""
     rows = [json.loads(line) for line in PII.read_text(encoding="utf-8").splitlines()]
     assert len([r for r in rows if r["pii"]]) >= 100
     online.set_fault("http_503")  # fail fast: what matters is what was sent, not the answer
-    bot = assistant(with_cloud(hotel_pack, retries=0, breaker_failures=1000))
+    bot = cloud_assistant(with_cloud(hotel_pack, retries=0, breaker_failures=1000))
     escalated: list[dict[str, Any]] = []
     for row in rows:
         result = bot.handle_text(row["text"], budget_ms=5000)
@@ -167,12 +144,12 @@ def test_local_only_is_never_sent_whatever_the_router_thinks(
     online: StandInCloud,
     hotel_pack: Pack,
     _edgepipe_home: Path,
-    assistant: Callable[[Pack], Session],
+    cloud_assistant: Callable[[Pack], Session],
 ) -> None:
     table = hotel_pack.intents["book_table"]
     strict = replace(table, policy=table.policy.model_copy(update={"privacy": "local_only"}))
     pack = replace(hotel_pack, intents={**hotel_pack.intents, "book_table": strict})
-    result = assistant(pack).handle_text("book a table for two tonight at 8")
+    result = cloud_assistant(pack).handle_text("book a table for two tonight at 8")
     assert result.intent is not None and result.intent.name == "book_table"
     assert result.decision.route is Route.FALLBACK and "privacy" in result.decision.reason
     assert online.proxy is not None and online.proxy.captured() == []
@@ -183,9 +160,9 @@ def test_offline_answers_locally_and_defers_what_can_wait(
     online: StandInCloud,
     hotel_pack: Pack,
     _edgepipe_home: Path,
-    assistant: Callable[[Pack], Session],
+    cloud_assistant: Callable[[Pack], Session],
 ) -> None:
-    bot = assistant(with_cloud(hotel_pack, max_tokens=16, retries=0))
+    bot = cloud_assistant(with_cloud(hotel_pack, max_tokens=16, retries=0))
     assert cloud_of(bot).outbox is not None
     tier = cloud_of(bot)
     link = tier.connectivity
@@ -226,9 +203,9 @@ def test_offline_answers_locally_and_defers_what_can_wait(
 
 
 def test_budget_cap_stops_escalation(
-    online: StandInCloud, hotel_pack: Pack, assistant: Callable[[Pack], Session]
+    online: StandInCloud, hotel_pack: Pack, cloud_assistant: Callable[[Pack], Session]
 ) -> None:
-    result = assistant(with_cloud(hotel_pack, monthly_budget=0.0)).handle_text(TRIP)
+    result = cloud_assistant(with_cloud(hotel_pack, monthly_budget=0.0)).handle_text(TRIP)
     assert result.decision.route is Route.FALLBACK and "budget" in result.decision.reason
     assert "budget" in result.reply.text.lower() or "limit" in result.reply.text.lower()
     assert online.proxy is not None and online.proxy.captured() == []

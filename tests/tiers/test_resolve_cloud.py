@@ -7,17 +7,14 @@ contract (what is sent, what comes back, what is recorded), not about its readin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edgepipe.core.resources import Resources
 from edgepipe.core.types import Outcome
-from edgepipe.engine.engine import Engine
 from edgepipe.engine.session import Session
 from edgepipe.pack.loader import Pack
 from edgepipe.privacy.audit import AuditLog
@@ -42,34 +39,17 @@ def _resolving(pack: Pack, **cloud: Any) -> Pack:
     )
 
 
-@pytest.fixture
-def session_on(resources: Resources) -> Iterator[Callable[[Pack], Session]]:
-    engines: list[Engine] = []
-
-    def make(pack: Pack) -> Session:
-        moment = datetime(2026, 11, 25, 10, 0, tzinfo=pack.timezone)
-        engine = Engine(
-            pack, clock=lambda: moment, tiers={"local_model": None}, resources=resources
-        )
-        engines.append(engine)
-        return engine.session()
-
-    yield make
-    for engine in engines:
-        engine.close()
-
-
 def test_the_cloud_reads_a_request_under_its_json_schema(
     cloud: StandInCloud,
     hotel_pack: Pack,
     monkeypatch: pytest.MonkeyPatch,
     _edgepipe_home: Path,
-    session_on: Callable[[Pack], Session],
+    cloud_assistant: Callable[[Pack], Session],
 ) -> None:
     monkeypatch.setenv("EDGEPIPE_CLOUD_BASE_URL", cloud.base_url)
     # the stand-in evaluates the whole catalogue prompt and builds the schema's grammar per
     # call: seconds on a busy machine, so one unhurried attempt
-    room = session_on(_resolving(hotel_pack, read_timeout_s=25.0, retries=0))
+    room = cloud_assistant(_resolving(hotel_pack, read_timeout_s=25.0, retries=0))
     result = room.handle_text(f"{UNCLAIMED}, I am Maria Santos", budget_ms=ANSWER_MS)
     stages = [s.stage for s in result.trace.spans]
     assert stages[stages.index("privacy") :][:5] == [
@@ -96,12 +76,12 @@ def test_openai_structured_output_is_the_default_form(
     cloud: StandInCloud,
     hotel_pack: Pack,
     monkeypatch: pytest.MonkeyPatch,
-    session_on: Callable[[Pack], Session],
+    cloud_assistant: Callable[[Pack], Session],
 ) -> None:
     """OpenAI's form (``json_schema``) is what a pack gets unless it says otherwise; the
     stand-in (llama.cpp's server) answers it with an HTTP 500, and the turn still answers."""
     monkeypatch.setenv("EDGEPIPE_CLOUD_BASE_URL", cloud.base_url)
-    room = session_on(
+    room = cloud_assistant(
         _resolving(hotel_pack, structured_output="json_schema", retries=0, read_timeout_s=25.0)
     )
     result = room.handle_text(UNCLAIMED, budget_ms=ANSWER_MS)
@@ -119,10 +99,10 @@ def test_offline_the_cloud_backend_passes_and_nothing_leaves(
     hotel_pack: Pack,
     monkeypatch: pytest.MonkeyPatch,
     _edgepipe_home: Path,
-    session_on: Callable[[Pack], Session],
+    cloud_assistant: Callable[[Pack], Session],
 ) -> None:
     monkeypatch.setenv("EDGEPIPE_CLOUD_BASE_URL", closed_base_url())
-    room = session_on(_resolving(hotel_pack, retries=0))
+    room = cloud_assistant(_resolving(hotel_pack, retries=0))
     result = room.handle_text(UNCLAIMED, budget_ms=5_000)
     assert not result.handler_executed
     assert result.decision.reason is not None

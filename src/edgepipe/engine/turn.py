@@ -233,12 +233,8 @@ class TurnRunner:
             rest = self._route(
                 negated.rest, engine.matcher.match(negated.rest, now), now, deadline, trace
             )
-            if rest.intent is None or rest.intent.name != intent:
-                return (
-                    rest
-                    if rest.intent is not None
-                    else self._refusal(f"negated:{intent}", engine.responder.system("declined"))
-                )
+            if rest.intent is not None and rest.intent.name != intent:
+                return rest
         return self._refusal(f"negated:{intent}", engine.responder.system("declined"))
 
     @staticmethod

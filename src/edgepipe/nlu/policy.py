@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 
 _DIGITS = re.compile(r"\d+")
+_NO_MATCH = TemplateResult(match=None)
 _HOW_TO = re.compile(
     r"\s*(?:(?:and|so|ok|okay|hey|um|uh|quick question)[\s,]+)?"
     r"(?:how (?:do|should) (?:i|we|you|one)|how to"
@@ -246,39 +247,21 @@ class RoutingPolicy:
         )
 
     def _read_clauses(self, matched: TemplateResult, now: datetime) -> tuple[IntentMatch, ...]:
-        """Requests in the clauses no template claimed ("three more towels and someone to
-        clean the room"), as the router reads them: only a reading the router would act on by
-        itself (confident, clear, not high-impact, a rules intent with its slots) is added."""
+        """Requests in the clauses no template claimed ("the toilet's blocked and I need fresh
+        towels too"), as the router reads them: only a clause this policy would send straight
+        to the rules tier on its own (no question to ask: confident, clear, not high-impact,
+        its slots found) is added."""
         if self._router is None or not matched.unmatched or matched.match is None:
             return ()
         taken = {matched.match.name, *(m.name for m in matched.also)}
         found: list[IntentMatch] = []
         for clause in matched.unmatched:
-            prediction = self._router.classify(clause)
-            name = prediction.intent
-            if name is None or name in taken:
+            plan = self._decide(clause, _NO_MATCH, self._router.classify(clause), now)
+            if plan.intent is None or plan.reply is not None or plan.start != Route.RULES:
                 continue
-            intent = self.pack.intents[name]
-            clear = prediction.confidence - prediction.runner_up_confidence > (
-                self.pack.spec.router.clarify_margin
-            )
-            if (
-                not clear
-                or prediction.confidence < intent.policy.min_confidence
-                or intent.spec.impact == "high"
-                or intent.policy.tier != "rules"
-                or self._stray_number(name, clause)
-            ):
-                continue
-            slots, missing = self._spotter.spot(name, clause, now)
-            if missing:
-                continue
-            taken.add(name)
-            found.append(
-                IntentMatch(
-                    name=name, slots=slots, confidence=prediction.confidence, source="classifier"
-                )
-            )
+            if plan.intent.name not in taken:
+                taken.add(plan.intent.name)
+                found.append(plan.intent)
         return tuple(found)
 
     def _how_to(self, intent: str, text: str) -> bool:

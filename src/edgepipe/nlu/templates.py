@@ -260,10 +260,9 @@ class TemplateMatcher:
         candidates = sum(r.candidates for r in found)
         if result.match is not None and len(readings) < 2:
             return result  # a long wildcard value, not two requests
-        if len({m.name for m in matches}) == 1 and len(readings) == 1:
-            best = max(matches, key=lambda m: len(m.slots))
+        if len(readings) == 1:  # every clause that matched is one request
             return TemplateResult(
-                match=replace(best, confidence=0.95),
+                match=replace(readings[0], confidence=0.95),
                 candidates=candidates,
                 how="clause",
                 unmatched=tuple(unmatched),

@@ -128,21 +128,14 @@ class CloudTier:
         if not isinstance(cleared, Egress):
             return cleared
         egress = cleared
-        answer, failure = self._call(egress, deadline, trace)
+        answer, failure = self._send(egress, intent, turn_id, deadline, trace, sent="sent")
         if answer is not None:
-            self.connectivity.record_success()
-            self._audit(intent, egress, answer.bytes_sent, "sent", turn_id)
             return TierOutcome(
                 route=Route.CLOUD,
                 reason=f"cloud:{self.client.config.model}",
                 reply=Reply(text=answer.text, response_key="cloud", data={"cost": answer.cost}),
             )
         assert failure is not None
-        if failure.code != "cloud_breaker_open":
-            self.connectivity.record_failure()
-        # a failed call may still have sent the request (a 503, a timeout while waiting for the
-        # answer, a retry): the audit log records what left, not only what was answered
-        self._audit(intent, egress, failure.bytes_sent, f"failed:{failure.code}", turn_id)
         if deferrable and intent is not None and failure.code in _DEFER_ON:
             return self._defer(
                 intent, egress, trace, turn_id, reason=f"{failure.code}:deferred", audited=True
@@ -250,10 +243,13 @@ class CloudTier:
             {"role": "user", "content": prompt},
         ]
         schema = json.loads(catalogue.schema_json(query.candidates))
-        answer, failure = self._call(
+        answer, failure = self._send(
             egress,
+            None,
+            request.turn_id,
             deadline,
             trace,
+            sent="sent:resolve",
             messages=messages,
             schema=schema,
             max_tokens=self._pack.spec.resolve.max_tokens,
@@ -261,18 +257,39 @@ class CloudTier:
         )
         if answer is None:
             assert failure is not None
-            if failure.code != "cloud_breaker_open":
-                self.connectivity.record_failure()
-            self._audit(None, egress, failure.bytes_sent, f"failed:{failure.code}", request.turn_id)
             return Passed(tier=self.name, code=f"resolve:cloud:{failure.code}", failed=True)
-        self.connectivity.record_success()
-        self._audit(None, egress, answer.bytes_sent, "sent:resolve", request.turn_id)
         try:
             return Proposal.parse(self.name, answer.text, catalogue.intents)
         except ValueError as exc:
             trace.add("resolve:cloud", Outcome.INVALID, error_code="resolve_malformed",
                       detail=str(exc)[:120])  # fmt: skip
             return Passed(tier=self.name, code="resolve:cloud:malformed", failed=True)
+
+    def _send(
+        self,
+        egress: Egress,
+        intent: str | None,
+        turn_id: str,
+        deadline: Deadline,
+        trace: TraceRecorder,
+        *,
+        sent: str,
+        **call: Any,
+    ) -> tuple[CloudAnswer | None, CloudError | None]:
+        """:meth:`_call`, then what every call leaves behind: the link's health, and the audit
+        log's record of what left (``sent``, or ``failed:<code>``)."""
+        answer, failure = self._call(egress, deadline, trace, **call)
+        if answer is not None:
+            self.connectivity.record_success()
+            self._audit(intent, egress, answer.bytes_sent, sent, turn_id)
+            return answer, None
+        assert failure is not None
+        if failure.code != "cloud_breaker_open":
+            self.connectivity.record_failure()
+        # a failed call may still have sent the request (a 503, a timeout while waiting for the
+        # answer, a retry): the audit log records what left, not only what was answered
+        self._audit(intent, egress, failure.bytes_sent, f"failed:{failure.code}", turn_id)
+        return None, failure
 
     def _call(
         self,
