@@ -63,16 +63,23 @@ def test_turns_are_judged_on_what_was_done(
         {"text": "turn off the tv and open the blinds", "style": "multi",
          "requests": [{"intent": "tv_off"}, {"intent": "blinds_close"}]},
         {"text": "who painted the mona lisa", "intent": "oos", "slots": {}, "style": "oos"},
+        # a high-impact rules intent the classifier read is confirmed first: right when the
+        # question is about exactly the request (every intent has ``task: qa`` by default)
+        {"text": "Is posible late check out untill 2 pm?", "intent": "late_checkout",
+         "slots": {"time": "14:00"}, "style": "messy"},
+        {"text": "Is posible late check out untill 2 pm?", "intent": "late_checkout",
+         "slots": {"time": "15:00"}, "style": "messy"},
     ]  # fmt: skip
     examples = load_examples(_write(tmp_path / "l.jsonl", rows))
     count = iter(range(100))
     report = evaluate_turns(
         hotel_pack, examples, lambda t: engine.session(f"s{next(count)}").handle_text(t)
     )
-    assert [j.right for j in report.judged] == [True, False, True, True, False, True]
+    assert [j.right for j in report.judged] == [True, False, True, True, False, True, True, False]
+    assert report.judged[6].route == "clarify"
     summary = report.as_dict()
     assert summary["styles"]["plain"] == {"right": 2, "lines": 3, "rate": 0.6667}
-    assert summary["crashes"] == 0 and len(summary["misses"]) == 2
+    assert summary["crashes"] == 0 and len(summary["misses"]) == 3
     assert "lights_off{zone=bathroom}" in summary["misses"][0]["got"]
 
 

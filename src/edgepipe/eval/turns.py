@@ -140,16 +140,18 @@ def slots_right(pack: Pack, intent: str, expected: Mapping[str, Any], got: Inten
 
 
 def _carried_out(pack: Pack, result: TurnResult, intent: str) -> bool:
-    spec = pack.intents[intent].spec
+    loaded = pack.intents[intent]
+    spec = loaded.spec
     route = result.decision.route
     if result.handler_executed or route == Route.REJECTED:
         return True
-    if spec.task == "qa":
+    if spec.impact == "high" and route == Route.CLARIFY:
+        return result.reply.response_key == "system:confirm"
+    # ``task`` (qa by default) only says how a model tier answers: a rules intent has a handler
+    if spec.task == "qa" and loaded.policy.tier != "rules":
         return route in (Route.LOCAL_MODEL, Route.CLOUD) or result.reply.response_key.startswith(
             "local_model"
         )
-    if spec.impact == "high":
-        return route == Route.CLARIFY and result.reply.response_key == "system:confirm"
     return False
 
 
