@@ -36,9 +36,10 @@ from edgepipe.engine.session import Session
 from edgepipe.engine.turn import TurnRunner, WallClock
 from edgepipe.engine.understanding import TextUnderstanding
 from edgepipe.nlu.learned.router import LearnedRouter
+from edgepipe.nlu.lexicon import shared_pronunciations
 from edgepipe.nlu.policy import RoutingPolicy
 from edgepipe.nlu.scope import ScopeGuard
-from edgepipe.nlu.slots import SlotSpotter
+from edgepipe.nlu.slots import shared_spotter
 from edgepipe.nlu.templates import TemplateMatcher
 from edgepipe.pack.loader import Pack, load_pack
 from edgepipe.pack.schema import RoomSpec
@@ -96,9 +97,7 @@ class Engine:
         self._own_tiers: list[Tier] = []
         try:
             self.matcher = _matcher(pack, self.resources)
-            self.spotter = self.resources.get(
-                ("spotter", str(pack.root.resolve()), pack.content_hash), lambda: SlotSpotter(pack)
-            )
+            self.spotter = shared_spotter(pack, self.resources)
             self.rules = RuleEngine(pack)
             self.responder = Responder(pack)
             self.router = _router(pack, self.resources) if router == "auto" else router
@@ -264,7 +263,7 @@ class Engine:
 
 def _matcher(pack: Pack, resources: Resources) -> TemplateMatcher:
     def build() -> TemplateMatcher:
-        matcher = TemplateMatcher(pack)
+        matcher = TemplateMatcher(pack, shared_pronunciations(resources))
         matcher.warm_up()
         return matcher
 

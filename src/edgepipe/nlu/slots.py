@@ -13,16 +13,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from hassil.intents import RangeSlotList, TextSlotList, WildcardSlotList
 from hassil.sample import sample_expression
 
 from edgepipe.core.types import SlotScalar, SlotValue
+from edgepipe.nlu.lexicon import Pronunciations, shared_pronunciations
 from edgepipe.nlu.quantities import Found, find_count, find_level, number_spans
-from edgepipe.nlu.templates import apply_defaults, build_intents
+from edgepipe.nlu.templates import Speller, apply_defaults, build_intents, pack_vocabulary
 from edgepipe.nlu.timeparse import find_time
 from edgepipe.pack.content_schema import SlotSpec
 from edgepipe.pack.loader import Pack
+
+if TYPE_CHECKING:
+    from edgepipe.core.resources import Resources
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[:.][0-9]+)?|[^\sa-z0-9]", re.IGNORECASE)
 
@@ -71,10 +76,13 @@ def _corrected(lowered: str, spoken: str) -> bool:
 class SlotSpotter:
     """Finds a pack's slot values in free text."""
 
-    def __init__(self, pack: Pack) -> None:
+    def __init__(self, pack: Pack, pronunciations: Pronunciations | None = None) -> None:
+        """``pronunciations``: an English pronouncing dictionary, for values the guest
+        misspelt (:class:`edgepipe.nlu.templates.Speller`)."""
         self._pack = pack
         intents = build_intents(pack)
         self._lists = intents.slot_lists
+        self._speller = Speller(pack_vocabulary(pack), pronunciations)
         # every spoken form of every text-list value, longest first
         self._forms: dict[str, list[tuple[str, SlotScalar]]] = {}
         for name, slot_list in self._lists.items():
@@ -94,6 +102,7 @@ class SlotSpotter:
         specs: Mapping[str, SlotSpec] = self._pack.intents[intent].spec.slots
         lowered = " " + " ".join(_TOKEN.findall(text.lower())) + " "
         tokens = lowered.split()
+        spelled: str | None = None
         found: dict[str, SlotValue] = {}
         for name, spec in specs.items():
             list_name = spec.list or name
@@ -102,10 +111,11 @@ class SlotSpotter:
             if spec.type == "time" or isinstance(slot_list, WildcardSlotList):
                 value = self._time(name, spec, text, now) if spec.type == "time" else None
             elif isinstance(slot_list, TextSlotList):
-                for spoken, out in self._forms.get(list_name, []):
-                    if f" {spoken} " in lowered and not _corrected(lowered, spoken):
-                        value = SlotValue(name=name, value=out, text=spoken)
-                        break
+                value = self._listed(name, list_name, lowered)
+                if value is None:  # a misspelt value ("an other pilow")
+                    if spelled is None:
+                        spelled = " " + " ".join(_TOKEN.findall(self._speller.correct(text))) + " "
+                    value = self._listed(name, list_name, spelled) if spelled != lowered else None
             elif isinstance(slot_list, RangeSlotList):
                 value = self._amount(name, spec, slot_list, text, tokens)
             if value is not None:
@@ -113,6 +123,13 @@ class SlotSpotter:
         with_defaults = apply_defaults(specs, found)
         missing = [n for n, s in specs.items() if s.required and n not in with_defaults]
         return with_defaults, missing
+
+    def _listed(self, name: str, list_name: str, lowered: str) -> SlotValue | None:
+        """The longest spoken form of a value of the list in ``lowered`` (not taken back)."""
+        for spoken, out in self._forms.get(list_name, []):
+            if f" {spoken} " in lowered and not _corrected(lowered, spoken):
+                return SlotValue(name=name, value=out, text=spoken)
+        return None
 
     @staticmethod
     def _time(name: str, spec: SlotSpec, text: str, now: datetime) -> SlotValue | None:
@@ -140,3 +157,12 @@ class SlotSpotter:
                     found = Found(number, " ".join(tokens[start:end]))
                     break
         return SlotValue(name=name, value=found.value, text=found.text) if found else None
+
+
+def shared_spotter(pack: Pack, resources: Resources) -> SlotSpotter:
+    """The pack's spotter, built once per ``resources`` (with the English dictionary there is
+    one)."""
+    return resources.get(
+        ("spotter", str(pack.root.resolve()), pack.content_hash),
+        lambda: SlotSpotter(pack, shared_pronunciations(resources)),
+    )

@@ -9,9 +9,13 @@ Matching runs in two passes:
    agrees on one intent, that is the request ("bit chilly, bump the heat up"); when two or three
    clauses match different intents, each is a request of its own (``clauses``: "turn off the
    lights and open the blinds" runs both, in order).
-3. ``corrected``: when both fail, words that are not in the pack's vocabulary (every word of its
-   templates, lists and skip words) are replaced by the single vocabulary word within one edit
-   (two for words of eight letters or more), and passes 1-2 run again: "clsoe the blinds".
+3. ``corrected``: when both fail, misspelt words are corrected towards the pack's vocabulary
+   (every word of its templates, lists and skip words; :class:`Speller`), and passes 1-2 run
+   again: "clsoe the blinds", "what time does the jim open".
+4. ``sounds_like``: when that fails too, a word that sounds like another word of the pack is
+   read as that word, one word at a time, and the whole sentence is matched again, the way a
+   speech recogniser confuses them ("twenty to degrees": "two"); used when every reading that
+   matches is of one intent.
 
 Every match hassil finds is normalised by :func:`edgepipe.nlu.values.normalise_value` (numbers
 to ``int``, count and level words to theirs, list values to their output value, wildcard times
@@ -33,6 +37,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from rapidfuzz.process import extract
 
 from edgepipe.core.types import IntentMatch, SlotScalar, SlotValue
+from edgepipe.nlu.lexicon import Pronunciations
 from edgepipe.nlu.quantities import TENS, UNITS
 from edgepipe.nlu.timeparse import VOCABULARY as TIME_WORDS
 from edgepipe.nlu.timeparse import mark_until
@@ -86,7 +91,8 @@ class TemplateResult:
     candidates: int = 0
     """How many raw matches hassil produced."""
     how: str = "exact"
-    """Which pass produced the match: ``exact``, ``clause``, ``clauses`` or ``corrected``."""
+    """Which pass produced the match: ``exact``, ``clause``, ``clauses``, ``corrected`` or
+    ``sounds_like``."""
     also: tuple[IntentMatch, ...] = ()
     """Further requests in the same sentence ("lights off and close the blinds"), in order."""
     unmatched: tuple[str, ...] = ()
@@ -161,10 +167,23 @@ _CLAUSE_SPLIT = re.compile(
 )
 
 
+def _corrected(result: TemplateResult, how: str) -> TemplateResult:
+    """A match found on corrected text: never surer than 0.9."""
+    assert result.match is not None
+    return TemplateResult(
+        match=replace(result.match, confidence=min(result.match.confidence, 0.9)),
+        also=tuple(replace(m, confidence=0.9) for m in result.also),
+        candidates=result.candidates,
+        how=how,
+    )
+
+
 class TemplateMatcher:
     """Matches request text against a pack's sentence templates."""
 
-    def __init__(self, pack: Pack) -> None:
+    def __init__(self, pack: Pack, pronunciations: Pronunciations | None = None) -> None:
+        """``pronunciations``: an English pronouncing dictionary for spelling correction
+        (:class:`Speller`; without one, corrections rest on the pack's vocabulary alone)."""
         self._pack = pack
         self._intents = build_intents(pack)
         self._order = {name: i for i, name in enumerate(pack.intents)}
@@ -180,8 +199,8 @@ class TemplateMatcher:
             else None
         )
         self._replacements = {k.lower(): v for k, v in words.items()}
-        self.vocabulary = pack_vocabulary(pack)
-        self._vocab_list = sorted(self.vocabulary)
+        self.speller = Speller(pack_vocabulary(pack), pronunciations)
+        self.vocabulary = self.speller.vocabulary
 
     def prepare(self, text: str) -> str:
         """Fold symbols, apply the pack's word replacements and write a misheard "until" as
@@ -206,38 +225,22 @@ class TemplateMatcher:
         if result.match is not None:
             return result
         corrected = self.prepare(self.correct(prepared))
-        if corrected == prepared:
-            return result
-        second = self._match_passes(corrected, now)
-        if second.match is not None:
-            return TemplateResult(
-                match=replace(second.match, confidence=min(second.match.confidence, 0.9)),
-                also=tuple(replace(m, confidence=0.9) for m in second.also),
-                candidates=second.candidates,
-                how="corrected",
-            )
+        if corrected != prepared:
+            second = self._match_passes(corrected, now)
+            if second.match is not None:
+                return _corrected(second, "corrected")
+        readings: list[TemplateResult] = []
+        for heard in self.speller.sound_alikes(corrected):
+            third = self._match_once(self.prepare(heard), now)  # whole sentences only: cheap
+            if third.match is not None:
+                readings.append(third)
+        if len({r.match.name for r in readings if r.match is not None}) == 1:
+            return _corrected(readings[0], "sounds_like")
         return result
 
     def correct(self, text: str) -> str:
-        """Replace out-of-vocabulary words by their unique near neighbour in the vocabulary."""
-
-        def fix(match: re.Match[str]) -> str:
-            word = match.group(0)
-            lower = word.lower()
-            if len(lower) < 4 or lower in self.vocabulary:
-                return word
-            limit = 2 if len(lower) >= 8 else 1
-            found = extract(
-                lower, self._vocab_list, scorer=DamerauLevenshtein.distance,
-                score_cutoff=limit, limit=3,
-            )  # fmt: skip
-            if not found:
-                return word
-            best = min(score for _, score, _ in found)
-            candidates = {choice for choice, score, _ in found if score == best}
-            return candidates.pop() if len(candidates) == 1 else word
-
-        return _WORD.sub(fix, text.lower())
+        """Out-of-vocabulary words replaced by their unique near neighbour (:class:`Speller`)."""
+        return self.speller.correct(text)
 
     def _match_passes(self, prepared: str, now: datetime) -> TemplateResult:
         result = self._match_once(prepared, now)
@@ -351,6 +354,71 @@ class TemplateMatcher:
             confidence=1.0,
             source="template",
         )
+
+
+class Speller:
+    """Spelling correction towards a vocabulary (the pack's words).
+
+    A word that is in the vocabulary stays. With an English pronouncing dictionary
+    (:mod:`edgepipe.nlu.lexicon`), a real English word outside the vocabulary is not a typo: it
+    stays too ("flight" is not "light"), unless it sounds exactly like one vocabulary word
+    ("jim" -> "gym"). Any other word of four letters or more is replaced by the single
+    vocabulary word within one edit (two for words of eight letters or more;
+    Damerau-Levenshtein, so a swap of two letters is one edit); a word with no such neighbour,
+    or with two equally near, stays.
+
+    :meth:`sound_alikes` gives the other readings of a sentence whose vocabulary words sound
+    like other vocabulary words ("a table for too": "two"), for a matcher to try last.
+    """
+
+    def __init__(
+        self, vocabulary: frozenset[str], pronunciations: Pronunciations | None = None
+    ) -> None:
+        self.vocabulary = vocabulary
+        self._vocab_list = sorted(vocabulary)
+        self._lexicon: Pronunciations = pronunciations or {}
+        by_sound: dict[tuple[str, ...], set[str]] = {}
+        for word in vocabulary:
+            phones = self._lexicon.get(word)
+            if phones:
+                by_sound.setdefault(phones, set()).add(word)
+        self._by_sound = {p: frozenset(ws) for p, ws in by_sound.items()}
+
+    def correct(self, text: str) -> str:
+        """``text``, lowercased, with its misspelt words corrected."""
+        return _WORD.sub(lambda m: self._fix(m.group(0)), text.lower())
+
+    def _fix(self, word: str) -> str:
+        if word in self.vocabulary:
+            return word
+        phones = self._lexicon.get(word)
+        if phones is not None:
+            same = self._by_sound.get(phones, frozenset())
+            return next(iter(same)) if len(same) == 1 else word
+        if len(word) < 4:
+            return word
+        limit = 2 if len(word) >= 8 else 1
+        found = extract(
+            word, self._vocab_list, scorer=DamerauLevenshtein.distance,
+            score_cutoff=limit, limit=3,
+        )  # fmt: skip
+        if not found:
+            return word
+        best = min(score for _, score, _ in found)
+        candidates = {choice for choice, score, _ in found if score == best}
+        return candidates.pop() if len(candidates) == 1 else word
+
+    def sound_alikes(self, text: str, limit: int = 8) -> list[str]:
+        """``text`` (lowercased) with one word replaced by another vocabulary word that sounds
+        the same, for each such word and replacement (at most ``limit`` readings)."""
+        lowered = text.lower()
+        out: list[str] = []
+        for match in _WORD.finditer(lowered):
+            phones = self._lexicon.get(match.group(0))
+            for other in sorted(self._by_sound.get(phones, frozenset()) if phones else ()):
+                if other != match.group(0) and len(out) < limit:
+                    out.append(f"{lowered[: match.start()]}{other}{lowered[match.end() :]}")
+        return out
 
 
 def pack_vocabulary(pack: Pack) -> frozenset[str]:

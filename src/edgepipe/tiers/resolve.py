@@ -287,16 +287,14 @@ class ResolveTier:
 
 def build(context: TierContext) -> ResolveTier | None:
     """The pack's resolve tier (None when ``resolve.enabled`` is false)."""
-    from edgepipe.nlu.slots import SlotSpotter
+    from edgepipe.nlu.slots import shared_spotter
     from edgepipe.tiers.rules import RulesTier
 
     pack = context.pack
     spec = pack.spec.resolve
     if not spec.enabled:
         return None
-    spotter = context.resources.get(
-        ("spotter", str(pack.root.resolve()), pack.content_hash), lambda: SlotSpotter(pack)
-    )
+    spotter = shared_spotter(pack, context.resources)
     return ResolveTier(
         pack,
         RulesTier.build(context),

@@ -33,6 +33,7 @@ from edgepipe.core.paths import cache_home
 from edgepipe.core.resources import Resources
 from edgepipe.core.types import InputSource, TurnResult
 from edgepipe.engine.session import Session
+from edgepipe.nlu.lexicon import shared_pronunciations
 from edgepipe.pack.loader import Pack
 from edgepipe.pack.voice_schema import OpenSpec, VoiceSpec
 from edgepipe.voice.arbitration import REPEAT, Arbitrator, Decision
@@ -55,7 +56,7 @@ from edgepipe.voice.record import (
     VoiceTurn,
     end_of_speech_ms,
 )
-from edgepipe.voice.snap import PhoneticSnapper, load_pronunciations
+from edgepipe.voice.snap import PhoneticSnapper
 from edgepipe.voice.speaking import ReplyVoice
 
 log = logging.getLogger(__name__)
@@ -288,10 +289,12 @@ def load_snapper(pack: Pack, spec: OpenSpec, resources: Resources) -> PhoneticSn
     snapping or rescoring is on; shared through ``resources``."""
     if spec.snap_max_distance <= 0 and spec.rescore_max_distance <= 0:
         return None
-    from edgepipe.voice.backends.pocketsphinx import sphinx_model_dir
+    words = shared_pronunciations(resources)
+    if words is None:
+        from edgepipe.voice.backends.pocketsphinx import sphinx_model_dir
 
-    path = sphinx_model_dir() / "cmudict-en-us.dict"
-    words = resources.get(("voice", "pronunciations", str(path)), lambda: load_pronunciations(path))
+        sphinx_model_dir()  # raises the error that says what to install
+        return None
     key = (
         "voice",
         "snapper",

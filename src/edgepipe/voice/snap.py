@@ -33,7 +33,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -48,9 +47,12 @@ from hassil.expression import (
 )
 from hassil.intents import Intents, RangeSlotList, SlotList, TextSlotList, WildcardSlotList
 
+from edgepipe.nlu.lexicon import Pronunciations, load_pronunciations
 from edgepipe.pack.loader import Pack
 
 log = logging.getLogger(__name__)
+
+__all__ = ["PhoneticSnapper", "Snap", "load_pronunciations"]
 
 _NUMBER_WORDS = frozenset(
     {
@@ -95,18 +97,6 @@ class Snap:
     """Edits by which the nearest sentence of another intent is farther."""
 
 
-def load_pronunciations(path: Path) -> dict[str, tuple[str, ...]]:
-    """word -> phonemes (first pronunciation) from a CMU-format dictionary (about 0.3 s for
-    pocketsphinx's; the voice session loads it once through its resources)."""
-    out: dict[str, tuple[str, ...]] = {}
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for line in f:
-            word, _, phones = line.strip().partition(" ")
-            if phones and "(" not in word:
-                out.setdefault(word.lower(), tuple(phones.split()))
-    return out
-
-
 class _Graph:
     """A DAG of phoneme edges; every edge goes from a lower to a higher node number."""
 
@@ -134,7 +124,7 @@ class PhoneticSnapper:
     def __init__(
         self,
         pack: Pack,
-        pronunciations: dict[str, tuple[str, ...]],
+        pronunciations: Pronunciations,
         *,
         max_distance: float = 0.2,
         margin: int = 2,
