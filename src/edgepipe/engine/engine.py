@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from edgepipe.actions.business_rules import RuleEngine
 from edgepipe.actions.handlers import resolve_handler
@@ -39,7 +39,7 @@ from edgepipe.nlu.learned.router import LearnedRouter
 from edgepipe.nlu.lexicon import shared_pronunciations
 from edgepipe.nlu.policy import RoutingPolicy
 from edgepipe.nlu.scope import ScopeGuard
-from edgepipe.nlu.slots import shared_spotter
+from edgepipe.nlu.slots import SlotSpotter, shared_spotter
 from edgepipe.nlu.templates import TemplateMatcher
 from edgepipe.pack.loader import Pack, load_pack
 from edgepipe.pack.schema import RoomSpec
@@ -56,6 +56,9 @@ from edgepipe.tiers.base import (
 from edgepipe.tiers.chain import DEGRADED, FallbackChain
 from edgepipe.tiers.degraded import DegradedTier
 from edgepipe.tiers.registry import TIERS
+
+if TYPE_CHECKING:
+    from edgepipe.nlu.learned.neighbours import ValueNeighbours
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +108,14 @@ class Engine:
             self.chain = FallbackChain(self.tiers, DegradedTier(self.responder))
             self.shaper = next((t for t in self.tiers.values() if isinstance(t, ReplyShaper)), None)
             extractor = next((t for t in self.tiers.values() if isinstance(t, SlotExtractor)), None)
-            self.policy = RoutingPolicy(pack, self.responder, self.spotter, self.router, extractor)
+            self.policy = RoutingPolicy(
+                pack,
+                self.responder,
+                self.spotter,
+                self.router,
+                extractor,
+                _neighbours(pack, self.resources, self.spotter, self.router),
+            )
             self.scope = ScopeGuard(pack)
             self.understanding = TextUnderstanding(self)
             self._telemetry = TelemetryWriter(telemetry) if telemetry is not None else None
@@ -268,6 +278,20 @@ def _matcher(pack: Pack, resources: Resources) -> TemplateMatcher:
         return matcher
 
     return resources.get(("matcher", str(pack.root.resolve()), pack.content_hash), build)
+
+
+def _neighbours(
+    pack: Pack, resources: Resources, spotter: SlotSpotter, router: LearnedRouter | None
+) -> ValueNeighbours | None:
+    """Slot values read from the pack's examples, with the router's encoder (None without)."""
+    encoder = getattr(
+        getattr(router, "classifier", None), "encoder", None
+    )  # a test's fake has none
+    if encoder is None:
+        return None
+    from edgepipe.nlu.learned.neighbours import shared_neighbours
+
+    return shared_neighbours(pack, resources, spotter, encoder)
 
 
 def _router(pack: Pack, resources: Resources) -> LearnedRouter | None:

@@ -37,6 +37,7 @@ from edgepipe.tiers.knowledge import content_words
 
 if TYPE_CHECKING:
     from edgepipe.nlu.learned.model import Prediction
+    from edgepipe.nlu.learned.neighbours import ValueNeighbours
     from edgepipe.nlu.learned.router import LearnedRouter
 
 
@@ -112,12 +113,16 @@ class RoutingPolicy:
         spotter: SlotSpotter,
         router: LearnedRouter | None,
         slot_extractor: SlotExtractor | None = None,
+        neighbours: ValueNeighbours | None = None,
     ) -> None:
+        """``neighbours``: reads a required slot the guest described instead of naming
+        (:mod:`edgepipe.nlu.learned.neighbours`)."""
         self.pack = pack
         self._responder = responder
         self._spotter = spotter
         self._router = router
         self._extractor = slot_extractor
+        self._neighbours = neighbours
 
     # ------------------------------------------------------------------ a new request
 
@@ -202,6 +207,8 @@ class RoutingPolicy:
         assert prediction.intent is not None
         name = prediction.intent
         slots, missing = self._spotter.spot(name, text, now)
+        if missing and self._neighbours is not None:
+            slots, missing = self._neighbours.fill(name, slots, missing, text)
         policy = self.pack.intents[name].policy
         high_impact = self.pack.intents[name].spec.impact == "high"
         stray = self._stray_number(name, text)
