@@ -52,3 +52,17 @@ def test_without_the_router_the_unclaimed_clause_is_left(make_session) -> None: 
         "The toilet's blocked and I need fresh towels too."
     )
     assert [m.name for m in result.requests] == ["report_issue"]
+
+
+def test_a_rules_request_after_one_another_tier_answers_is_still_done(make_session) -> None:  # type: ignore[no-untyped-def]
+    """The table goes to the cloud tier (here down: queued for later); the taxi that follows
+    it in the same sentence is the rules tier's, and is booked all the same."""
+    room = make_session()
+    result = room.handle_text("book us a table for four at 7 and a taxi to the airport")
+    got = [(m.name, m.slot_values()) for m in result.requests]
+    assert got[0][0] == "book_table" and got[0][1]["count"] == 4
+    assert got[1] == ("book_taxi", {"destination": "airport"})
+    assert result.handler_executed
+    assert "taxi to the airport" in result.reply.text
+    assert result.reply.text.index("taxi") > 0  # the table's answer comes first
+    assert room.state.requests("taxi")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -275,7 +276,36 @@ class TurnRunner:
             engine.pack.spec.policy.out_of_scope,
         )
         outcome = engine.chain.run(tier_request, order, deadline, trace, own=plan.start)
+        if plan.also and plan.start != Route.RULES:
+            outcome = self._and_also(outcome, tier_request, deadline, trace)
         return self._shaped(outcome, plan, deadline, trace)
+
+    def _and_also(
+        self,
+        first: TierOutcome,
+        request: TierRequest,
+        deadline: Deadline,
+        trace: TraceRecorder,
+    ) -> TierOutcome:
+        """The further requests of a sentence whose first one another tier answered ("book us
+        a table at 8 and a taxi at half seven": the table goes to the cloud or is queued, the
+        taxi to the rules), run by the rules tier after it; one reply for all."""
+        rules = self._engine.tiers.get(Route.RULES)
+        if rules is None or not request.also:
+            return first
+        first_also, *rest = request.also
+        later = rules.run(replace(request, intent=first_also, also=tuple(rest)), deadline, trace)
+        if not isinstance(later, TierOutcome):
+            return first
+        return replace(
+            first,
+            reply=Reply(
+                text=f"{first.reply.text} {later.reply.text}".strip(),
+                response_key=f"{first.reply.response_key}+{later.reply.response_key}",
+            ),
+            handler_executed=first.handler_executed or later.handler_executed,
+            also=(*first.also, first_also, *later.also),
+        )
 
     def _shaped(
         self, outcome: TierOutcome, plan: Plan, deadline: Deadline, trace: TraceRecorder

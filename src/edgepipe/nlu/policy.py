@@ -146,7 +146,7 @@ class RoutingPolicy:
     ) -> Plan:
         if matched.match is not None:
             plan = self.to_tier(matched.match, f"template:{matched.how}")
-            if plan.start == Route.RULES:
+            if plan.start is not None:  # further requests: the rules tier's, whoever goes first
                 also = tuple(
                     m for m in matched.also if self.pack.intents[m.name].policy.tier == "rules"
                 )
