@@ -89,6 +89,12 @@ def test_parse_number_refuses(text: str) -> None:
         # a total beside a count the guest has: the difference
         ("we have two towels but need four in total", 2),
         ("there are two, we need five altogether", 3),
+        # the number of people against what there is: the difference
+        ("we are four and there are only two towels", 2),
+        ("there are three of us but just one bathrobe", 2),
+        # the number of people alone is the count; a count said beside it wins
+        ("a table for four people", 4),
+        ("we're six, could we get six towels", 6),
         # asking to have is not having
         ("can we have three towels", 3),
         ("could I have two more", 2),
@@ -125,6 +131,11 @@ def test_find_count_reads_the_count_to_bring(text: str, value: int) -> None:
         ("99999999999 towels", 1, 50),
         ("we have four, we need two in total", 1, 50),  # a difference below one
         ("a towel", 1, 50),  # "a" is not a count
+        # what the guest has and finds too few names no count to bring
+        ("one pillow is not enough", 1, 50),
+        ("two towels aren't enough for us", 1, 50),
+        ("only one blanket", 1, 50),
+        ("there are two of us and just four towels", 1, 50),  # more than people: no difference
     ],
 )
 def test_find_count_refuses(text: str, minimum: int, maximum: int) -> None:

@@ -46,6 +46,11 @@ _OWNED = {"there's", "theres", "we've", "i've", "already", "only", "still"}
 """Words before a number that make it a count the guest already has: "we have two", "there
 are two", "we've got two", "only two" (but "can we have two" asks for two)."""
 _ASKING = {"can", "could", "may", "might", "would", "will", "please", "do", "did", "shall"}
+_PEOPLE = {"people", "persons", "guests", "adults", "kids", "children"}
+_SCARCE = {"just", "only", "merely"}
+_NOT_ENOUGH = {"isn't", "isnt", "aren't", "arent", "not", "won't", "wont", "doesn't", "doesnt"}
+"""Words shortly after a number that say it is what the guest has, and too few: "one pillow
+isn't going to cut it", "two towels are not enough"."""
 _TOTAL = {"total", "altogether"}
 _NOT_A_COUNT_BEFORE = {"room", "number", "floor", "at", "by", "until", "till", "in"}
 _NOT_A_COUNT_AFTER = {
@@ -156,19 +161,40 @@ def _owned(tokens: Sequence[str], i: int) -> bool:
     return before in _OWNED or (before in _OWN and before2 in _OWNERS and not asked)
 
 
+def _party(tokens: Sequence[str], i: int, used: int) -> bool:
+    """A number of people: "five of us", "we are four", "for three people"."""
+    after = tuple(tokens[i + used : i + used + 2])
+    return (
+        after == ("of", "us")
+        or (after[:1] and after[0] in _PEOPLE)
+        or (i >= 2 and (tokens[i - 2], tokens[i - 1]) == ("we", "are"))
+        or (i >= 1 and tokens[i - 1] == "we're")
+    )
+
+
+def _too_few(tokens: Sequence[str], i: int, used: int) -> bool:
+    """A number the guest has and finds too few: "just two towels", "one pillow isn't enough"."""
+    if i >= 1 and tokens[i - 1] in _SCARCE:
+        return True
+    return any(t in _NOT_ENOUGH for t in tokens[i + used : i + used + 3])
+
+
 def find_count(text: str, *, minimum: int = 1, maximum: int | None = None) -> Found | None:
     """How many the guest asks for, read from a phrase or a whole sentence.
 
     A count qualified by "more"/"extra"/"additional" is the number to bring, whatever else is
     said: "we have two, bring two more" is 2, "we have three towels, one more please" is 1. A
-    number the guest already has ("we have two", "there are two") is not a count, unless a
-    total is said beside it: "we have two, we need four in total" is 2. Count words are read
+    number the guest already has ("we have two", "there are two", "just two towels", "one
+    pillow isn't enough") is not a count, unless a total is said beside it ("we have two, we
+    need four in total" is 2) or the number of people ("five of us and just two towels" is 3).
+    A number of people alone is the count ("a table for four people"). Count words are read
     ("a couple of" 2, "a pair of" 2, "another one" 1); times, percentages and room numbers are
     not counts. ``None`` when no count is said, or it lies outside ``[minimum, maximum]``."""
     tokens = words(text)
     more: list[Found] = []
     plain: list[Found] = []
     owned: list[Found] = []
+    party: list[Found] = []
     i = 0
     while i < len(tokens):
         phrase = _count_phrase(tokens, i)
@@ -184,7 +210,9 @@ def find_count(text: str, *, minimum: int = 1, maximum: int | None = None) -> Fo
             pass  # a time, a percentage, a room: not a count
         elif after in _MORE or tokens[i] == "another":
             more.append(said)
-        elif _owned(tokens, i):
+        elif phrase is None and _party(tokens, i, used):
+            party.append(said)
+        elif _owned(tokens, i) or _too_few(tokens, i, used):
             owned.append(said)
         else:
             plain.append(said)
@@ -192,10 +220,14 @@ def find_count(text: str, *, minimum: int = 1, maximum: int | None = None) -> Fo
     chosen: Found | None = None
     if more:
         chosen = more[0]
+    elif party and owned and party[0].value > owned[0].value and not plain:
+        chosen = Found(party[0].value - owned[0].value, owned[0].text)
     elif plain and owned and _TOTAL.intersection(tokens):
         chosen = Found(plain[0].value - owned[0].value, plain[0].text)
     elif plain:
         chosen = plain[0]
+    elif party and not owned:
+        chosen = party[0]
     if chosen is None or chosen.value < minimum or (maximum is not None and chosen.value > maximum):
         return None
     return chosen
