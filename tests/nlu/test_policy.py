@@ -181,3 +181,23 @@ def test_below_threshold_is_out_of_scope(make_session) -> None:  # type: ignore[
     assistant = scripted_assistant(make_session, {"hmm": {"tv_off": 0.3, "lights_on": 0.2}})
     result = assistant.handle_text("hmm")
     assert result.decision.route is Route.FALLBACK and result.decision.reason == "oos:0.30<0.50"
+
+
+def test_a_reading_that_inverts_the_request_is_confirmed_not_done(make_session) -> None:  # type: ignore[no-untyped-def]
+    """The pack can switch the TV off, not on: the router's nearest reading of "put the telly
+    on" is ``tv_off``, and the request says the opposite particle of its examples."""
+    from edgepipe.nlu.policy import _poles
+
+    room = make_session()
+    for text in ("could you put the telly on for me", "switch the television on"):
+        result = room.handle_text(text)
+        assert result.decision.reason == "confirm:opposite:on", text
+        assert not result.handler_executed
+        assert room.handle_text("no").handler_executed is False
+    # a state described, not a particle with a verb: acted on
+    done = make_session().handle_text("the lights are still on and I want to sleep")
+    assert done.intent is not None and done.intent.name == "lights_off"
+    assert done.handler_executed
+    poles = _poles(room.engine.pack)
+    assert poles["tv_off"] == "off" and poles["lights_on"] == "on"
+    assert "report_issue" not in poles and "wakeup_call" not in poles

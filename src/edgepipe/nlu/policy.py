@@ -43,6 +43,14 @@ if TYPE_CHECKING:
 
 _DIGITS = re.compile(r"\d+")
 _NO_MATCH = TemplateResult(match=None)
+_PARTICLE = re.compile(
+    r"\b(?:turn|turns|turned|switch|switched|put|flip|power|shut|leave|keep|kill)\b"
+    r"(?:\s+[\w'-]+){0,4}?\s+(on|off)\b"
+    r"|\b(?:turn|switch|power|flip)\s+(on|off)\b",
+    re.IGNORECASE,
+)
+"""A verb with its particle: "turn the TV on", "switch off the lights"."""
+_ANTONYM = {"on": "off", "off": "on"}
 _HOW_TO = re.compile(
     r"\s*(?:(?:and|so|ok|okay|hey|um|uh|quick question)[\s,]+)?"
     r"(?:how (?:do|should) (?:i|we|you|one)|how to"
@@ -123,6 +131,7 @@ class RoutingPolicy:
         self._router = router
         self._extractor = slot_extractor
         self._neighbours = neighbours
+        self._poles = _poles(pack)
 
     # ------------------------------------------------------------------ a new request
 
@@ -213,13 +222,22 @@ class RoutingPolicy:
         high_impact = self.pack.intents[name].spec.impact == "high"
         stray = self._stray_number(name, text)
         how_to = self._how_to(name, text)
-        if prediction.confidence < policy.min_confidence or high_impact or stray or how_to:
+        opposite = self._opposite(name, text)
+        if (
+            prediction.confidence < policy.min_confidence
+            or high_impact
+            or stray
+            or how_to
+            or opposite
+        ):
             if prediction.confidence < policy.min_confidence:
                 why = f"confirm:{prediction.confidence:.2f}<{policy.min_confidence:.2f}"
             elif high_impact:
                 why = f"confirm:high_impact:{prediction.confidence:.2f}"
             elif stray:
                 why = f"confirm:number_unused:{stray}"
+            elif opposite:
+                why = f"confirm:opposite:{opposite}"
             else:
                 why = "confirm:how_to"
             return Plan(
@@ -282,6 +300,16 @@ class RoutingPolicy:
             and definition.spec.handler not in (None, "answer_fact")
             and _HOW_TO.match(text) is not None
         )
+
+    def _opposite(self, intent: str, text: str) -> str | None:
+        """The particle the request says ("turn the TV on") when ``intent``'s own examples say
+        the opposite one ("turn the TV off"): a classifier reading that inverts the request,
+        confirmed rather than acted on (the pack may have no intent for what was asked)."""
+        pole = self._poles.get(intent)
+        if pole is None:
+            return None
+        said = {(m.group(1) or m.group(2)).lower() for m in _PARTICLE.finditer(text)}
+        return _ANTONYM[pole] if _ANTONYM[pole] in said and pole not in said else None
 
     def _stray_number(self, intent: str, text: str) -> str | None:
         """A number the request says that ``intent`` has no slot for ("switch the TV to
@@ -401,3 +429,25 @@ class RoutingPolicy:
         return self.to_tier(
             IntentMatch(name=intent, slots=full, confidence=1.0, source="dialogue"), reason
         )
+
+
+def _poles(pack: Pack, *, share: float = 0.15, dominance: int = 3) -> dict[str, str]:
+    """intent -> "on" or "off": the particle its examples say with a verb ("switch the lights
+    off"), when at least ``share`` of them do and the opposite particle is ``dominance`` times
+    rarer. Intents whose examples only describe states ("the light won't turn on") seldom
+    reach the share and get no pole."""
+    poles: dict[str, str] = {}
+    for name, intent in pack.intents.items():
+        examples = intent.examples
+        if not examples:
+            continue
+        counts = {"on": 0, "off": 0}
+        for example in examples:
+            for m in _PARTICLE.finditer(example):
+                counts[(m.group(1) or m.group(2)).lower()] += 1
+        for pole, other in _ANTONYM.items():
+            if counts[pole] >= share * len(examples) and counts[pole] >= dominance * max(
+                1, counts[other]
+            ):
+                poles[name] = pole
+    return poles
