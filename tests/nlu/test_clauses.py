@@ -66,3 +66,28 @@ def test_a_rules_request_after_one_another_tier_answers_is_still_done(make_sessi
     assert "taxi to the airport" in result.reply.text
     assert result.reply.text.index("taxi") > 0  # the table's answer comes first
     assert room.state.requests("taxi")
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "slots"),
+    [
+        ("book a cab to the airport, no wait, the train station", "book_taxi",
+         {"destination": "train_station"}),
+        ("put the thermostat on 20, sorry, I mean 23 degrees", "thermostat_set", {"degrees": 23}),
+        ("open the blinds, actually, close the blinds", "blinds_close", {}),
+    ],
+)  # fmt: skip
+def test_a_self_correction_is_the_request(make_session, text, intent, slots) -> None:  # type: ignore[no-untyped-def]
+    result = make_session().handle_text(text)
+    assert [(m.name, m.slot_values()) for m in result.requests] == [(intent, slots)]
+
+
+def test_a_take_back_that_nothing_reads_runs_nothing_of_what_was_taken_back(make_session) -> None:  # type: ignore[no-untyped-def]
+    room = make_session()
+    result = room.handle_text("Dim the lights, no, actually, just switch them off.")
+    assert not any(m.name == "lights_dim" for m in result.requests)
+
+
+def test_no_need_and_make_it_are_not_take_backs(make_session) -> None:  # type: ignore[no-untyped-def]
+    result = make_session().handle_text("cancel my wake-up call and make it a degree warmer")
+    assert [m.name for m in result.requests] == ["cancel_wakeup_call", "thermostat_up"]

@@ -57,6 +57,65 @@ def test_other_rooms(guard: ScopeGuard) -> None:
     assert guard.other_room("is room service open") is None
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("the people upstairs are so loud, turn their music off", "upstairs"),
+        ("can you turn off the alarm in the room above us", "the room above"),
+        ("please cancel my neighbour's room wake-up call", "neighbour's room"),
+        ("read me the office wifi password", "office wifi password"),
+        ("what is another guest's room number", "another guest's room"),
+    ],
+)
+def test_elsewhere_without_a_number(guard: ScopeGuard, text: str, said: str) -> None:
+    found = guard.elsewhere(text)
+    assert found is not None and said in found.lower()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can the staff bring me two towels",
+        "the room is too dark",
+        "is room service open",
+        "what's the wifi password",
+        "can a member of staff fix the shower",
+        "my room is next to the lift",
+    ],
+)
+def test_this_room_is_not_elsewhere(guard: ScopeGuard, text: str) -> None:
+    assert guard.elsewhere(text) is None
+
+
+def test_another_room_without_a_number_is_not_acted_on(make_session) -> None:  # type: ignore[no-untyped-def]
+    room = make_session()
+    result = room.handle_text("please switch off the lights next door")
+    assert not result.handler_executed
+    assert result.decision.reason.startswith("other_room:")
+    assert result.reply.text.endswith("The front desk (dial 0) can help.")
+    staff = room.handle_text("give me the staff wifi password please")
+    assert not staff.handler_executed and staff.decision.reason.startswith("other_room:")
+
+
+def test_a_negated_further_request_is_dropped(make_session) -> None:  # type: ignore[no-untyped-def]
+    room = make_session()
+    result = room.handle_text("turn off the tv, no need to close the blinds")
+    assert [m.name for m in result.requests] == ["tv_off"]
+    assert room.state.get("blinds") != "closed"
+
+
+def test_a_number_out_of_the_slots_range_is_confirmed(make_session) -> None:  # type: ignore[no-untyped-def]
+    room = make_session()
+    for text, number in (
+        ("could you get me 90 towels for the pool party", "90"),
+        ("set the lamps to 300 percent brightness", "300"),
+    ):
+        result = room.handle_text(text)
+        assert not result.handler_executed, text
+        assert result.decision.reason == f"confirm:number_unused:{number}"
+        room.handle_text("no")
+
+
 def test_a_negated_command_runs_nothing(make_session) -> None:  # type: ignore[no-untyped-def]
     room = make_session()
     result = room.handle_text("Don't switch off the TV, I'm still watching it.")

@@ -164,6 +164,8 @@ class TurnRunner:
     ) -> Plan:
         engine = self._engine
         prediction = None
+        if matched.match is None and matched.final:
+            text = matched.final  # what the guest said after taking the rest back
         if matched.match is None and matched.invalid_slot is None and engine.router is not None:
             with trace.span("classifier") as span:
                 prediction = engine.router.classify(text)
@@ -206,11 +208,13 @@ class TurnRunner:
         if matched.match is not None and matched.how == "exact":
             return plan
         room = engine.scope.other_room(text, session.room.number)
-        if room is not None:
+        elsewhere = engine.scope.elsewhere(text) if room is None else None
+        if room is not None or elsewhere is not None:
+            said = room or elsewhere
             with trace.span("scope") as span:
-                span.set(Outcome.INVALID, error_code="other_room", detail=f"{intent}: room {room}")
+                span.set(Outcome.INVALID, error_code="other_room", detail=f"{intent}: {said!r}")
             return self._refusal(
-                f"other_room:{room}", engine.responder.system("other_room", room=room)
+                f"other_room:{said}", engine.responder.system("other_room", room=room or "")
             )
         negated = engine.scope.negated(text)
         if negated is None:
@@ -226,6 +230,9 @@ class TurnRunner:
             return prediction.intent or (prediction.top if prediction.confidence >= 0.5 else None)
 
         with trace.span("scope") as span:
+            kept = tuple(m for m in plan.also if not engine.scope.vetoes(m.name, negated, read))
+            if kept != plan.also:  # "turn off the TV, no need to close the blinds"
+                plan = replace(plan, also=kept)
             if not engine.scope.vetoes(intent, negated, read):
                 span.set(Outcome.OK, detail=f"negated clause is not {intent}")
                 return plan

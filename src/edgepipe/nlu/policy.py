@@ -20,6 +20,7 @@ state: the question a turn asks is returned in the plan and kept by the session
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ from edgepipe.core.deadline import Deadline
 from edgepipe.core.trace import TraceRecorder
 from edgepipe.core.types import IntentMatch, Reply, Route, RouteDecision, SlotValue
 from edgepipe.nlu.dialogue import Ask, Pending, expiry, is_no, is_yes, ordinal_choice
+from edgepipe.nlu.quantities import number_spans, words
 from edgepipe.nlu.slots import SlotSpotter
 from edgepipe.nlu.templates import TemplateResult, apply_defaults
 from edgepipe.pack.loader import Pack
@@ -220,7 +222,7 @@ class RoutingPolicy:
             slots, missing = self._neighbours.fill(name, slots, missing, text)
         policy = self.pack.intents[name].policy
         high_impact = self.pack.intents[name].spec.impact == "high"
-        stray = self._stray_number(name, text)
+        stray = self._stray_number(name, text, slots)
         how_to = self._how_to(name, text)
         opposite = self._opposite(name, text)
         if (
@@ -311,14 +313,30 @@ class RoutingPolicy:
         said = {(m.group(1) or m.group(2)).lower() for m in _PARTICLE.finditer(text)}
         return _ANTONYM[pole] if _ANTONYM[pole] in said and pole not in said else None
 
-    def _stray_number(self, intent: str, text: str) -> str | None:
-        """A number the request says that ``intent`` has no slot for ("switch the TV to
-        channel 5" is not ``tv_off``): the classifier's reading misses part of the request, so
-        it is confirmed rather than acted on. The room's own number does not count."""
-        if self.pack.intents[intent].spec.slots:
-            return None
+    def _stray_number(self, intent: str, text: str, slots: Mapping[str, SlotValue]) -> str | None:
+        """A number the request says that ``intent`` cannot take: it has no slot for it
+        ("switch the TV to channel 5" is not ``tv_off``), or its number slots' ranges do not
+        hold it and none of them was filled from the words ("80 towels", "dim to 150 percent":
+        not 2 towels and the default level). The classifier's reading misses part of the
+        request, so it is confirmed rather than acted on. The room's own number does not
+        count."""
+        specs = self.pack.intents[intent].spec.slots
         room = self.pack.spec.context.room.number
-        return next((n for n in _DIGITS.findall(text) if n != room), None)
+        if not specs:
+            return next((n for n in _DIGITS.findall(text) if n != room), None)
+        ranges = []
+        for name, spec in specs.items():
+            listed = self.pack.lists.get(spec.list or name)
+            if listed is not None and listed.range is not None:
+                if name in slots and slots[name].text:
+                    return None  # the number was read into its slot
+                ranges.append((listed.range.from_, listed.range.to))
+        if not ranges:
+            return None
+        for value, _, _ in number_spans(words(text)):
+            if str(value) != room and not any(low <= value <= high for low, high in ranges):
+                return str(value)
+        return None
 
     def _fill_slots_with_model(
         self, plan: Plan, text: str, now: datetime, trace: TraceRecorder, deadline: Deadline

@@ -13,7 +13,9 @@ whether that reading may be acted on:
   with a negation alone ("do not disturb please", "don't wake me tomorrow") is exempt: its
   negation is its wording.
 * **another room**: a request that names a room number other than this room's ("cancel the
-  wake-up call for room 1102") is not acted on here (the ``other_room`` reply).
+  wake-up call for room 1102"), another room without a number ("switch off the lights next
+  door", "the room above us") or someone else's things ("the staff wifi password") is not
+  acted on here (the ``other_room`` reply).
 * **instructions to the assistant itself**: "ignore all previous instructions", "maintenance
   mode", "system prompt": nothing of such a request is acted on (the pack's ``fallback``
   reply), even when the rest reads as a request.
@@ -49,6 +51,26 @@ _INJECTION = re.compile(
     re.IGNORECASE,
 )
 _ROOM = re.compile(r"\broom\s+(?:number\s+|no\.?\s+|#\s*)?(?P<number>\d{2,5})\b", re.IGNORECASE)
+_ELSEWHERE = re.compile(
+    r"\bnext\s+door\b"
+    r"|\b(?:another|other|a\s+different|some(?:one|body)\s+else'?s|(?:my|our|the)\s+neighbou?rs?'?s?)"
+    r"\s+(?:guest'?s?\s+)?rooms?\b"
+    r"|\bthe\s+rooms?\s+(?:above|below|beneath|under|over|upstairs|downstairs|opposite"
+    r"|across\s+the\s+(?:hall|corridor)|next\s+to\s+(?:mine|ours|me|us|this\s+one))\b"
+    r"|\b(?:upstairs|downstairs)\s+(?:rooms?|guests?|neighbou?rs?)\b"
+    r"|\bthe\s+(?:guests?|people|neighbou?rs?)\s+(?:upstairs|downstairs|above|below"
+    r"|across\s+the\s+(?:hall|corridor))\b",
+    re.IGNORECASE,
+)
+"""Another room without its number: "next door", "the room above", "my neighbour's room"."""
+_OTHERS = re.compile(
+    r"\b(?:staff|employees?'?|admin(?:istrator)?|manager'?s?|management|back[- ]office|office"
+    r"|internal|another\s+guest'?s|other\s+guests'?|some(?:one|body)\s+else'?s)"
+    r"\s+(?:[\w-]+\s+)?(?:wi-?fi|network|password|account|login|key\s*card|door\s+code"
+    r"|room\s+number|details|phone\s+number|bill)\b",
+    re.IGNORECASE,
+)
+"""Someone else's things: "the staff wifi password", "another guest's room number"."""
 _WORD = re.compile(r"[a-z0-9']+")
 # fmt: off
 _FILLER = frozenset([
@@ -108,6 +130,14 @@ class ScopeGuard:
             if number.lstrip("0") != ours:
                 return number
         return None
+
+    @staticmethod
+    def elsewhere(text: str) -> str | None:
+        """Words for another room without its number ("the room next door", "the room above
+        us") or for someone else's things ("the staff wifi password", "another guest's room
+        number"): what the request is about is not this room's guest's."""
+        found = _ELSEWHERE.search(text) or _OTHERS.search(text)
+        return found.group(0) if found else None
 
     def negated(self, text: str) -> Negated | None:
         """The negated clauses of ``text`` (None when there are none)."""

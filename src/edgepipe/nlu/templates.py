@@ -27,7 +27,7 @@ again instead of guessing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -97,6 +97,10 @@ class TemplateResult:
     """Further requests in the same sentence ("lights off and close the blinds"), in order."""
     unmatched: tuple[str, ...] = ()
     """Clauses of a clause-pass match that no template claimed (the router may read them)."""
+    final: str | None = None
+    """With no match: what the guest said after taking the rest back ("dim the lights, no,
+    actually, just switch them off": "just switch them off"), for the router to read instead
+    of the whole sentence; None when nothing was taken back."""
 
 
 def _distinct(matches: list[IntentMatch]) -> list[IntentMatch]:
@@ -165,6 +169,36 @@ _CLAUSE_SPLIT = re.compile(
     r"|\s+(?:and|but|so|also|then)\s+",
     re.IGNORECASE,
 )
+
+
+_TAKE_BACK = re.compile(
+    r"^(?:(?:no|nope)(?!\s+(?:need|more|longer|not|problem|rush|worries)\b)(?:\s+wait)?"
+    r"|wait|sorry|actually|i mean|i meant|or rather|rather|make that|scratch that"
+    r"|correction|let me rephrase)\b[\s,]*",
+    re.IGNORECASE,
+)
+"""Words that open a self-correction: "no wait", "sorry, I mean", "actually", "make that"."""
+
+
+def _take_backs(parts: Iterable[str]) -> tuple[list[str], list[bool]]:
+    """Clauses without their self-correction openers, and for each whether it corrects what
+    was said before it ("set it to 19, sorry, I mean 21": ``21`` corrects). An opener said as
+    a clause of its own ("dim the lights, no, actually, switch them off") marks the next."""
+    clauses: list[str] = []
+    corrects: list[bool] = []
+    pending = False
+    for part in parts:
+        rest = part.strip()
+        took_back = False
+        while (found := _TAKE_BACK.match(rest)) is not None and found.end() > 0:
+            rest, took_back = rest[found.end() :].strip(), True
+        if not rest:
+            pending = pending or took_back
+            continue
+        clauses.append(rest)
+        corrects.append((took_back or pending) and bool(clauses[:-1]))
+        pending = False
+    return clauses, corrects
 
 
 def _corrected(result: TemplateResult, how: str) -> TemplateResult:
@@ -246,15 +280,19 @@ class TemplateMatcher:
         result = self._match_once(prepared, now)
         if result.match is not None and not self._spans_clauses(result.match):
             return result
-        clauses = [c for c in _CLAUSE_SPLIT.split(prepared) if c and c.strip()]
+        clauses, corrects = _take_backs(c for c in _CLAUSE_SPLIT.split(prepared) if c and c.strip())
         if len(clauses) < 2:
             return result
         found: list[TemplateResult] = []
         unmatched: list[str] = []
+        final: str | None = None
         for i, clause in enumerate(clauses):
             one = self._match_once(clause, now)
             if one.match is None and i > 0:
                 one = self._elided(clauses[i - 1], clause, now) or one
+            if corrects[i]:  # "..., no wait, the airport": what came before is taken back
+                found, unmatched = [], []
+                final = " ".join(clauses[i:])
             if one.match is None:
                 unmatched.append(clause)
             found.append(one)
@@ -279,7 +317,7 @@ class TemplateMatcher:
                 how="clauses",
                 unmatched=tuple(unmatched),
             )
-        return result
+        return replace(result, final=final) if result.match is None else result
 
     @staticmethod
     def _spans_clauses(match: IntentMatch) -> bool:

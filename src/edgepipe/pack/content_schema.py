@@ -236,8 +236,10 @@ class SystemRepliesSpec(SpecModel):
     choose: str = "Sorry, did you mean {{ first }}, or {{ second }}?"
     declined: str = "OK, I won't do that."
     other_room: str = (
-        "I can only do that for this room. The front desk (dial 0) can help with room {{ room }}."
+        "I can only do that for this room. The front desk (dial 0) can help"
+        "{% if room %} with room {{ room }}{% endif %}."
     )
+    """``room``: the other room's number, "" when the request did not say one."""
     offline: str = (
         "I'm offline right now, so I can't look that up. I can still control the room and answer "
         "questions about the hotel; general questions need the network."
