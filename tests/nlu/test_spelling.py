@@ -10,7 +10,8 @@ import pytest
 from edgepipe.core.resources import Resources
 from edgepipe.nlu.lexicon import dictionary_path, load_pronunciations, shared_pronunciations
 from edgepipe.nlu.slots import SlotSpotter
-from edgepipe.nlu.templates import Speller, TemplateMatcher
+from edgepipe.nlu.spelling import Speller
+from edgepipe.nlu.templates import TemplateMatcher
 from edgepipe.pack.loader import Pack
 
 NOW = datetime(2026, 11, 25, 10, 0)

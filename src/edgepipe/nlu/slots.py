@@ -21,7 +21,8 @@ from hassil.sample import sample_expression
 from edgepipe.core.types import SlotScalar, SlotValue
 from edgepipe.nlu.lexicon import Pronunciations, shared_pronunciations
 from edgepipe.nlu.quantities import Found, find_count, find_level, number_spans
-from edgepipe.nlu.templates import Speller, apply_defaults, build_intents, pack_vocabulary
+from edgepipe.nlu.spelling import Speller
+from edgepipe.nlu.templates import apply_defaults, build_intents, pack_vocabulary
 from edgepipe.nlu.timeparse import find_time
 from edgepipe.pack.content_schema import SlotSpec
 from edgepipe.pack.loader import Pack

@@ -27,18 +27,18 @@ again instead of guessing.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from hassil import Intents, RecognizeResult, recognize_all
-from rapidfuzz.distance import DamerauLevenshtein
-from rapidfuzz.process import extract
 
 from edgepipe.core.types import IntentMatch, SlotScalar, SlotValue
+from edgepipe.nlu.clauses import take_backs
 from edgepipe.nlu.lexicon import Pronunciations
 from edgepipe.nlu.quantities import TENS, UNITS
+from edgepipe.nlu.spelling import Speller
 from edgepipe.nlu.timeparse import VOCABULARY as TIME_WORDS
 from edgepipe.nlu.timeparse import mark_until
 from edgepipe.nlu.values import normalise_value
@@ -171,36 +171,6 @@ _CLAUSE_SPLIT = re.compile(
 )
 
 
-_TAKE_BACK = re.compile(
-    r"^(?:(?:no|nope)(?!\s+(?:need|more|longer|not|problem|rush|worries)\b)(?:\s+wait)?"
-    r"|wait|sorry|actually|i mean|i meant|or rather|rather|make that|scratch that"
-    r"|correction|let me rephrase)\b[\s,]*",
-    re.IGNORECASE,
-)
-"""Words that open a self-correction: "no wait", "sorry, I mean", "actually", "make that"."""
-
-
-def _take_backs(parts: Iterable[str]) -> tuple[list[str], list[bool]]:
-    """Clauses without their self-correction openers, and for each whether it corrects what
-    was said before it ("set it to 19, sorry, I mean 21": ``21`` corrects). An opener said as
-    a clause of its own ("dim the lights, no, actually, switch them off") marks the next."""
-    clauses: list[str] = []
-    corrects: list[bool] = []
-    pending = False
-    for part in parts:
-        rest = part.strip()
-        took_back = False
-        while (found := _TAKE_BACK.match(rest)) is not None and found.end() > 0:
-            rest, took_back = rest[found.end() :].strip(), True
-        if not rest:
-            pending = pending or took_back
-            continue
-        clauses.append(rest)
-        corrects.append((took_back or pending) and bool(clauses[:-1]))
-        pending = False
-    return clauses, corrects
-
-
 def _corrected(result: TemplateResult, how: str) -> TemplateResult:
     """A match found on corrected text: never surer than 0.9."""
     assert result.match is not None
@@ -280,7 +250,7 @@ class TemplateMatcher:
         result = self._match_once(prepared, now)
         if result.match is not None and not self._spans_clauses(result.match):
             return result
-        clauses, corrects = _take_backs(c for c in _CLAUSE_SPLIT.split(prepared) if c and c.strip())
+        clauses, corrects = take_backs(c for c in _CLAUSE_SPLIT.split(prepared) if c and c.strip())
         if len(clauses) < 2:
             return result
         found: list[TemplateResult] = []
@@ -392,71 +362,6 @@ class TemplateMatcher:
             confidence=1.0,
             source="template",
         )
-
-
-class Speller:
-    """Spelling correction towards a vocabulary (the pack's words).
-
-    A word that is in the vocabulary stays. With an English pronouncing dictionary
-    (:mod:`edgepipe.nlu.lexicon`), a real English word outside the vocabulary is not a typo: it
-    stays too ("flight" is not "light"), unless it sounds exactly like one vocabulary word
-    ("jim" -> "gym"). Any other word of four letters or more is replaced by the single
-    vocabulary word within one edit (two for words of eight letters or more;
-    Damerau-Levenshtein, so a swap of two letters is one edit); a word with no such neighbour,
-    or with two equally near, stays.
-
-    :meth:`sound_alikes` gives the other readings of a sentence whose vocabulary words sound
-    like other vocabulary words ("a table for too": "two"), for a matcher to try last.
-    """
-
-    def __init__(
-        self, vocabulary: frozenset[str], pronunciations: Pronunciations | None = None
-    ) -> None:
-        self.vocabulary = vocabulary
-        self._vocab_list = sorted(vocabulary)
-        self._lexicon: Pronunciations = pronunciations or {}
-        by_sound: dict[tuple[str, ...], set[str]] = {}
-        for word in vocabulary:
-            phones = self._lexicon.get(word)
-            if phones:
-                by_sound.setdefault(phones, set()).add(word)
-        self._by_sound = {p: frozenset(ws) for p, ws in by_sound.items()}
-
-    def correct(self, text: str) -> str:
-        """``text``, lowercased, with its misspelt words corrected."""
-        return _WORD.sub(lambda m: self._fix(m.group(0)), text.lower())
-
-    def _fix(self, word: str) -> str:
-        if word in self.vocabulary:
-            return word
-        phones = self._lexicon.get(word)
-        if phones is not None:
-            same = self._by_sound.get(phones, frozenset())
-            return next(iter(same)) if len(same) == 1 else word
-        if len(word) < 4:
-            return word
-        limit = 2 if len(word) >= 8 else 1
-        found = extract(
-            word, self._vocab_list, scorer=DamerauLevenshtein.distance,
-            score_cutoff=limit, limit=3,
-        )  # fmt: skip
-        if not found:
-            return word
-        best = min(score for _, score, _ in found)
-        candidates = {choice for choice, score, _ in found if score == best}
-        return candidates.pop() if len(candidates) == 1 else word
-
-    def sound_alikes(self, text: str, limit: int = 8) -> list[str]:
-        """``text`` (lowercased) with one word replaced by another vocabulary word that sounds
-        the same, for each such word and replacement (at most ``limit`` readings)."""
-        lowered = text.lower()
-        out: list[str] = []
-        for match in _WORD.finditer(lowered):
-            phones = self._lexicon.get(match.group(0))
-            for other in sorted(self._by_sound.get(phones, frozenset()) if phones else ()):
-                if other != match.group(0) and len(out) < limit:
-                    out.append(f"{lowered[: match.start()]}{other}{lowered[match.end() :]}")
-        return out
 
 
 def pack_vocabulary(pack: Pack) -> frozenset[str]:
