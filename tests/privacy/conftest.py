@@ -1,4 +1,5 @@
-"""Presidio's analyzer (spaCy ``en_core_web_sm``), loaded once for the whole test session."""
+"""Presidio's analyzer (spaCy ``en_core_web_md``, or ``en_core_web_sm`` where it is not installed),
+loaded once for the whole test session."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from edgepipe.privacy.detect import Detector, build_detectors
 @pytest.fixture(scope="session")
 def presidio_detectors(resources: Resources) -> tuple[Detector, ...]:
     """The detectors of ``privacy.detector: patterns+presidio``, Presidio from the session's
-    shared models (loaded once: about 3 s)."""
+    shared models (loaded once: 2-4 s)."""
     missing = presidio.missing()
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)} (pip install 'edgepipe[privacy]')")

@@ -305,7 +305,7 @@ def test_text_that_is_not_a_string_is_a_type_error(bad_input_gate: PrivacyGate) 
 
 @pytest.mark.slow
 def test_presidio_is_loaded_once(resources: Resources, presidio_detectors: Any) -> None:
-    assert ("privacy.presidio", presidio.MODEL) in resources
+    assert ("privacy.presidio", presidio.default_model()) in resources
     assert presidio.shared_analyzer(resources) is presidio.shared_analyzer()
     again = build_detectors("patterns+presidio", resources=resources)
     assert again[1]._analyzer is presidio_detectors[1]._analyzer  # type: ignore[attr-defined]

@@ -10,13 +10,17 @@ Two detectors ship with edgepipe:
 ``patterns`` (:class:`PatternDetector`, always there)
     the hand-written patterns of :func:`edgepipe.privacy.redact.redact`: e-mail, IBAN, the
     guest's name and words introduced as a name, addresses, dates of birth, ID numbers, cards,
-    phones, room numbers, long numbers. About 0.3 ms a request; it misses names it has no cue
-    or list for ("Can you check whether Chiamaka Okonkwo has landed?").
+    phones, room numbers, long numbers, and any token shaped like a document number. About
+    0.4 ms a request; it misses names it has no cue or list for ("Can you check whether
+    Chiamaka Okonkwo has landed?").
 ``presidio`` (:class:`edgepipe.privacy.presidio.PresidioDetector`, optional)
-    Microsoft Presidio's analyzer with spaCy's small English model: its named-entity
-    recogniser finds people's names without a cue; its checksum-validated recognisers add
-    cards, phones and IBANs. Needs ``pip install 'edgepipe[privacy]'``; 2-5 s and 123 MB to
-    load (once per process), 7-18 ms a request (``bench/bench_privacy.py``).
+    Microsoft Presidio's analyzer with spaCy's medium English model (the small one where the
+    medium one is not installed): people's names without a cue, from the named-entity
+    recogniser and from how the sentence uses them (:mod:`edgepipe.privacy.names`, lower-case
+    speech-to-text included); its checksum-validated recognisers add cards, phones and IBANs.
+    Needs ``pip install 'edgepipe[privacy]'``; 2.8-3.5 s and 330 MB to load (once per process;
+    the small model 1.6-1.9 s and 108 MB), 8 ms a request at the median, 13 ms p95
+    (``bench/bench_privacy.py``).
 
 A pack chooses with ``privacy.detector`` in ``pack.yaml`` (:data:`DETECTOR_SETTINGS`):
 ``patterns`` or ``patterns+presidio`` (the default). When Presidio is asked for and not

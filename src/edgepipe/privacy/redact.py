@@ -23,7 +23,10 @@ DATE    dates with a year ("12/03/1985", "1985-03-12", "12 March 1985", "March 1
         year ("14/07", "March 20") is left alone unless a birth cue precedes it
 ID      passport and national ID numbers: 1-2 letters and 6-9 digits ("X1234567"); 9
         upper-case letters and digits ("C01X00T47", "12345678Z"); 7-8 digits and a letter;
-        US SSNs; any number after "passport", "ID", "licence", "NIF"...
+        US SSNs; any number after "passport", "ID", "licence", "NIF"...; then any token shaped
+        like a document number, whatever its label: six letters and digits or more, with a
+        letter and two digits ("RSSMRA85T10A562S", "ABCDE1234F"), but not a flight, a
+        quantity or a model ("TP1234", "1500mAh", "iPhone15"; :mod:`edgepipe.privacy.documents`)
 CARD    13-19 digits, grouped or not (payment cards); a 3-4 digit CVV shortly after "cvv",
         "cvc", "security code", "card code", "three-digit code" ("the security code on the
         back is 482")
@@ -53,6 +56,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from edgepipe.privacy.address import ADDRESS as _ADDRESS
+from edgepipe.privacy.documents import DOCUMENT_NUMBER as _DOCUMENT_NUMBER
+from edgepipe.privacy.documents import is_document_number
 
 KINDS: tuple[str, ...] = (
     "EMAIL", "IBAN", "NAME", "ADDRESS", "DATE", "ID", "CARD", "PHONE", "ROOM", "NUMBER",
@@ -555,6 +560,10 @@ def _iban(m: re.Match[str]) -> str | None:
     return "<IBAN>" if _digits(m.group(0)) >= 10 else None
 
 
+def _document_number(m: re.Match[str]) -> str | None:
+    return "<ID>" if is_document_number(m.group(0)) else None
+
+
 def _phone_after_cue(m: re.Match[str]) -> str | None:
     return f"{m.group(1)}<PHONE>" if 7 <= _digits(m.group(2)) <= 15 else None
 
@@ -639,6 +648,7 @@ def _redact_once(marked: _Marked, names: list[str], keep: Collection[str]) -> li
     run("DATE", _DATE)
     run("ID", _ID_CUE, _keep_cue("ID"))
     run("ID", _ID)
+    run("ID", _DOCUMENT_NUMBER, _document_number)
     run("CARD", _CARD)
     run("CARD", _CVV, _keep_cue("CARD"))
     run("PHONE", _PHONE)
