@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgepipe.nlu.slots import with_digits
 from edgepipe.testing.voicedata import command_clip, command_stream, compose
 from edgepipe.voice.audio import from_float, write_wav
 from edgepipe.voice.noise import NOISES
@@ -336,11 +337,12 @@ def test_rescoring_weighs_the_grammar_paths_command_against_the_candidates(
     # regression pin: Whisper writes "Fervous time to 23 please.", its beam "Girl, let's tap to
     # 23, please."; near them in sound, "phone us at 23 please" (a wake-up call at 23:00) is
     # within the gap and clear of the other candidates. The grammar path heard "thermostat
-    # twenty three please", not surely enough to skip Whisper: scored too, in digits, it keeps
-    # the wake-up call from being set.
+    # [to] twenty three please", not surely enough to skip Whisper: scored too, in digits, it
+    # keeps the wake-up call from being set.
     assert turn.asr.grammar is not None and "twenty three" in turn.asr.grammar.text
+    assert turn.asr.grammar.text.startswith("thermostat")
     scored = {c.text for c in turn.asr.open.rescored or ()}  # type: ignore[union-attr]
-    assert "thermostat 23 please" in scored
+    assert with_digits(turn.asr.grammar.text) in scored
     # without the grammar path's command among them, a candidate for another intent wins
     hypotheses, samples = seen[0]
     alone = rescore(hypotheses, samples)
