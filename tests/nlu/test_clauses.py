@@ -91,3 +91,5 @@ def test_a_take_back_that_nothing_reads_runs_nothing_of_what_was_taken_back(make
 def test_no_need_and_make_it_are_not_take_backs(make_session) -> None:  # type: ignore[no-untyped-def]
     result = make_session().handle_text("cancel my wake-up call and make it a degree warmer")
     assert [m.name for m in result.requests] == ["cancel_wakeup_call", "thermostat_up"]
+    both = make_session().handle_text("turn off the lights, actually, close the blinds too")
+    assert [m.name for m in both.requests] == ["lights_off", "blinds_close"]

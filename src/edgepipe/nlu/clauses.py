@@ -13,12 +13,16 @@ _TAKE_BACK = re.compile(
     re.IGNORECASE,
 )
 """Words that open a self-correction: "no wait", "sorry, I mean", "actually", "make that"."""
+_ADDING = re.compile(r"\b(?:too|also|as well|and then)\b", re.IGNORECASE)
+"""Words that add to what was said rather than replace it ("and actually close the blinds
+too")."""
 
 
 def take_backs(parts: Iterable[str]) -> tuple[list[str], list[bool]]:
     """Clauses without their self-correction openers, and for each whether it corrects what
     was said before it ("set it to 19, sorry, I mean 21": ``21`` corrects). An opener said as
-    a clause of its own ("dim the lights, no, actually, switch them off") marks the next."""
+    a clause of its own ("dim the lights, no, actually, switch them off") marks the next. A
+    clause that says it adds ("... actually, close the blinds too") corrects nothing."""
     clauses: list[str] = []
     corrects: list[bool] = []
     pending = False
@@ -31,6 +35,6 @@ def take_backs(parts: Iterable[str]) -> tuple[list[str], list[bool]]:
             pending = pending or took_back
             continue
         clauses.append(rest)
-        corrects.append((took_back or pending) and bool(clauses[:-1]))
+        corrects.append((took_back or pending) and bool(clauses[:-1]) and not _ADDING.search(rest))
         pending = False
     return clauses, corrects
