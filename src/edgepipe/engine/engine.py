@@ -284,9 +284,8 @@ def _neighbours(
     pack: Pack, resources: Resources, spotter: SlotSpotter, router: LearnedRouter | None
 ) -> ValueNeighbours | None:
     """Slot values read from the pack's examples, with the router's encoder (None without)."""
-    encoder = getattr(
-        getattr(router, "classifier", None), "encoder", None
-    )  # a test's fake has none
+    # a test's fake router has no classifier
+    encoder = getattr(getattr(router, "classifier", None), "encoder", None)
     if encoder is None:
         return None
     from edgepipe.nlu.learned.neighbours import shared_neighbours

@@ -35,7 +35,7 @@ from edgepipe.core.types import (
 )
 from edgepipe.nlu.policy import Plan
 from edgepipe.nlu.templates import TemplateResult
-from edgepipe.tiers.base import TierOutcome, TierRequest
+from edgepipe.tiers.base import TierOutcome, TierRequest, joined_reply
 from edgepipe.tiers.chain import walk_order
 
 if TYPE_CHECKING:
@@ -306,10 +306,7 @@ class TurnRunner:
             return first
         return replace(
             first,
-            reply=Reply(
-                text=f"{first.reply.text} {later.reply.text}".strip(),
-                response_key=f"{first.reply.response_key}+{later.reply.response_key}",
-            ),
+            reply=joined_reply((first.reply, later.reply)),
             handler_executed=first.handler_executed or later.handler_executed,
             also=(*first.also, first_also, *later.also),
         )

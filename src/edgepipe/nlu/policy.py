@@ -53,6 +53,13 @@ _PARTICLE = re.compile(
 )
 """A verb with its particle: "turn the TV on", "switch off the lights"."""
 _ANTONYM = {"on": "off", "off": "on"}
+
+
+def _particles(text: str) -> list[str]:
+    """The particles ``text`` says with a verb, in order ("turn the TV on": ["on"])."""
+    return [(m.group(1) or m.group(2)).lower() for m in _PARTICLE.finditer(text)]
+
+
 _HOW_TO = re.compile(
     r"\s*(?:(?:and|so|ok|okay|hey|um|uh|quick question)[\s,]+)?"
     r"(?:how (?:do|should) (?:i|we|you|one)|how to"
@@ -310,7 +317,7 @@ class RoutingPolicy:
         pole = self._poles.get(intent)
         if pole is None:
             return None
-        said = {(m.group(1) or m.group(2)).lower() for m in _PARTICLE.finditer(text)}
+        said = set(_particles(text))
         return _ANTONYM[pole] if _ANTONYM[pole] in said and pole not in said else None
 
     def _stray_number(self, intent: str, text: str, slots: Mapping[str, SlotValue]) -> str | None:
@@ -461,8 +468,8 @@ def _poles(pack: Pack, *, share: float = 0.15, dominance: int = 3) -> dict[str, 
             continue
         counts = {"on": 0, "off": 0}
         for example in examples:
-            for m in _PARTICLE.finditer(example):
-                counts[(m.group(1) or m.group(2)).lower()] += 1
+            for particle in _particles(example):
+                counts[particle] += 1
         for pole, other in _ANTONYM.items():
             if counts[pole] >= share * len(examples) and counts[pole] >= dominance * max(
                 1, counts[other]

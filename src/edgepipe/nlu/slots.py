@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from hassil.intents import RangeSlotList, TextSlotList, WildcardSlotList
+from hassil.intents import RangeSlotList, SlotList, TextSlotList, WildcardSlotList
 from hassil.sample import sample_expression
 
 from edgepipe.core.types import SlotScalar, SlotValue
@@ -79,7 +79,7 @@ class SlotSpotter:
 
     def __init__(self, pack: Pack, pronunciations: Pronunciations | None = None) -> None:
         """``pronunciations``: an English pronouncing dictionary, for values the guest
-        misspelt (:class:`edgepipe.nlu.templates.Speller`)."""
+        misspelt (:class:`edgepipe.nlu.spelling.Speller`)."""
         self._pack = pack
         intents = build_intents(pack)
         self._lists = intents.slot_lists
@@ -124,6 +124,11 @@ class SlotSpotter:
         with_defaults = apply_defaults(specs, found)
         missing = [n for n, s in specs.items() if s.required and n not in with_defaults]
         return with_defaults, missing
+
+    @property
+    def lists(self) -> Mapping[str, SlotList]:
+        """The pack's slot lists, by name, as hassil reads them."""
+        return self._lists
 
     def _listed(self, name: str, list_name: str, lowered: str) -> SlotValue | None:
         """The longest spoken form of a value of the list in ``lowered`` (not taken back)."""

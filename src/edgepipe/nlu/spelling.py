@@ -10,7 +10,8 @@ from rapidfuzz.process import extract
 
 from edgepipe.nlu.lexicon import Pronunciations
 
-_WORD = re.compile(r"[a-z][a-z']*")
+WORD = re.compile(r"[a-z][a-z']*")
+"""A word as the pack's vocabulary and the speller see it (lower case)."""
 
 
 class Speller:
@@ -43,7 +44,7 @@ class Speller:
 
     def correct(self, text: str) -> str:
         """``text``, lowercased, with its misspelt words corrected."""
-        return _WORD.sub(lambda m: self._fix(m.group(0)), text.lower())
+        return WORD.sub(lambda m: self._fix(m.group(0)), text.lower())
 
     def _fix(self, word: str) -> str:
         if word in self.vocabulary:
@@ -70,7 +71,7 @@ class Speller:
         the same, for each such word and replacement (at most ``limit`` readings)."""
         lowered = text.lower()
         out: list[str] = []
-        for match in _WORD.finditer(lowered):
+        for match in WORD.finditer(lowered):
             phones = self._lexicon.get(match.group(0))
             for other in sorted(self._by_sound.get(phones, frozenset()) if phones else ()):
                 if other != match.group(0) and len(out) < limit:

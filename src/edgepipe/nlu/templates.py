@@ -38,14 +38,12 @@ from edgepipe.core.types import IntentMatch, SlotScalar, SlotValue
 from edgepipe.nlu.clauses import take_backs
 from edgepipe.nlu.lexicon import Pronunciations
 from edgepipe.nlu.quantities import TENS, UNITS
-from edgepipe.nlu.spelling import Speller
+from edgepipe.nlu.spelling import WORD, Speller
 from edgepipe.nlu.timeparse import VOCABULARY as TIME_WORDS
 from edgepipe.nlu.timeparse import mark_until
 from edgepipe.nlu.values import normalise_value
 from edgepipe.pack.content_schema import SlotListSpec, SlotSpec
 from edgepipe.pack.loader import Pack
-
-_WORD = re.compile(r"[a-z][a-z']*")
 
 
 def _hassil_list(spec: SlotListSpec) -> dict[str, Any]:
@@ -376,7 +374,7 @@ def pack_vocabulary(pack: Pack) -> frozenset[str]:
     texts.extend(pack.spec.skip_words)
     texts.extend(pack.spec.replacements.values())
     texts.extend(pack.spec.replacements)
-    words = {w for text in texts for w in _WORD.findall(text.lower())}
+    words = {w for text in texts for w in WORD.findall(text.lower())}
     return frozenset(words | TIME_WORDS | _NUMBER_WORDS)
 
 

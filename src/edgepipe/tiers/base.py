@@ -20,7 +20,7 @@ pool is thread-safe).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -130,6 +130,16 @@ class TierOutcome:
     pending: Pending | None = None
     """A question the answer asks (confirm, a missing slot), kept by the session for the
     guest's next turn."""
+
+
+def joined_reply(replies: Iterable[Reply]) -> Reply:
+    """One reply for the requests of one sentence, in order: the texts one after the other, the
+    response keys joined by "+"."""
+    said = list(replies)
+    return Reply(
+        text=" ".join(r.text for r in said).strip(),
+        response_key="+".join(r.response_key for r in said),
+    )
 
 
 class Tier(Protocol):

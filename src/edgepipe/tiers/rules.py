@@ -21,7 +21,7 @@ from edgepipe.core.trace import TraceRecorder
 from edgepipe.core.types import IntentMatch, Outcome, Reply, Route
 from edgepipe.pack.loader import Pack
 from edgepipe.pack.schema import RoomSpec
-from edgepipe.tiers.base import Passed, TierContext, TierOutcome, TierRequest
+from edgepipe.tiers.base import Passed, TierContext, TierOutcome, TierRequest, joined_reply
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,7 @@ class RulesTier:
         return TierOutcome(
             route=refused.route if refused is not None else Route.RULES,
             reason=refused.reason if refused is not None else None,
-            reply=Reply(
-                text=" ".join(o.reply.text for o in outcomes),
-                response_key="+".join(o.reply.response_key for o in outcomes),
-            ),
+            reply=joined_reply(o.reply for o in outcomes),
             handler_executed=any(o.handler_executed for o in outcomes),
             also=tuple(done),
         )

@@ -31,7 +31,6 @@ from edgepipe.core.types import SlotScalar, SlotValue
 from edgepipe.nlu.learned.augment import TemplateSampler
 from edgepipe.nlu.learned.encoder import SentenceEncoder
 from edgepipe.nlu.slots import SlotSpotter
-from edgepipe.nlu.templates import build_intents
 from edgepipe.pack.loader import Pack
 
 if TYPE_CHECKING:
@@ -69,7 +68,7 @@ class ValueNeighbours:
         t0 = time.perf_counter()
         self._encoder = encoder
         self.k, self.min_similarity, self.min_share = k, min_similarity, min_share
-        lists = build_intents(pack).slot_lists
+        lists = spotter.lists
         sampler = TemplateSampler(pack, seed=0)
         when = now or datetime(2026, 1, 1, 10, 0)
         texts: dict[tuple[str, str], list[str]] = defaultdict(list)
