@@ -4,6 +4,7 @@ factors, wake-word CPU share, peak RSS.
     python bench/bench_voice.py [--n 100] [--snrs clean,20,10,5] [--false-wake-minutes 30]
                                 [--voices piper,espeak] [--lines bench|holdout]
                                 [--commands-only] [--set SECTION.KEY=VALUE ...] [--json out.json]
+    python bench/bench_voice.py --streams [bench_streams.py's options]
 
 ``--lines holdout`` speaks packs/hotel/tests/holdout_utterances.jsonl instead: lines no voice
 setting was chosen on, for an A/B check of a change with ``--set`` (a ``voice:`` setting by its
@@ -256,8 +257,32 @@ def reply_synthesis(session: Session, lines: list[dict[str, Any]], threads: int)
     return out
 
 
+def with_voice_settings(pack: Any, items: list[str]) -> tuple[Any, dict[str, Any]]:
+    """``pack`` as if its ``voice:`` section said ``items`` (``SECTION.KEY=VALUE``, the value in
+    YAML as in pack.yaml: "grammar.contrast_words=[]", "wake.cutoff=0.4"), and the overrides;
+    everything the benchmark builds is built from it."""
+    if not items:
+        return pack, {}
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in items)}
+    voice_spec = pack.spec.voice.with_settings(overrides)
+    pack = dataclasses.replace(pack, spec=pack.spec.model_copy(update={"voice": voice_spec}))
+    print("voice settings", overrides, flush=True)
+    return pack, overrides
+
+
 def main() -> None:
+    if "--streams" in sys.argv[1:]:
+        # the long-stream benchmark (rooms, a television), with the rest of the arguments
+        import bench_streams
+
+        bench_streams.main([a for a in sys.argv[1:] if a != "--streams"])
+        return
     parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--streams",
+        action="store_true",
+        help="run bench/bench_streams.py instead, with the other arguments (see its --help)",
+    )
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--snrs", default="clean,20,10,5")
     parser.add_argument("--false-wake-minutes", type=float, default=30.0)
@@ -276,14 +301,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    pack = load_engine_pack(HOTEL)
-    if args.set:
-        # the pack as if its voice: section said so; everything below is built from it
-        # values are YAML, as in pack.yaml: "grammar.contrast_words=[]", "wake.cutoff=0.4"
-        overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
-        voice_spec = pack.spec.voice.with_settings(overrides)
-        pack = dataclasses.replace(pack, spec=pack.spec.model_copy(update={"voice": voice_spec}))
-        print("voice settings", overrides, flush=True)
+    pack, _ = with_voice_settings(load_engine_pack(HOTEL), args.set)
     clock_at = datetime(2026, 6, 1, 9, 30, tzinfo=pack.timezone)
     engine = Engine(pack, tiers={"local_model": None, "cloud": None}, clock=lambda: clock_at)
     session = engine.session()
