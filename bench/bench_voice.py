@@ -170,7 +170,7 @@ def summary(values: list[float]) -> dict[str, float | int]:
     return {
         "n": len(values),
         "p50": round(statistics.median(values), 1),
-        "p95": round(percentile(values, 95), 1),
+        "p95": round(percentile(values, 0.95), 1),
     }
 
 
