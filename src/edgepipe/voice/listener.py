@@ -12,7 +12,22 @@ front end adapts to this speaker and room: ``voice.grammar.adapt_on_wake_s``), a
 ``voice.wake.verify_delay_ms`` later the open transcriber checks that the audio reads as the
 wake phrase (``voice.wake.verify``; a wake it does not keep is dropped and the waiting goes
 on). While listening, frames go to the endpointer and, once speech starts, to the grammar path,
-whose words so far let a whole command end after a shorter silence.
+whose words so far let a whole command end after a shorter silence, and end it
+``voice.endpoint.command_max_s`` after they first formed one whatever the silence.
+
+**The guest, not the room.** A television talking is speech to the VAD: the listening would
+never fall silent. A frame counts as the guest's speech only when it is loud enough next to
+the wake phrase and the room's level before it (:mod:`edgepipe.voice.level`). A pause is then
+a pause even with the television on, and in a pause the end-of-turn model (``voice.turn``) is
+asked whether the guest has finished. The wake check hears its audio with the frames the gate
+does not pass turned down by 20 dB (the phrase, not the television before it).
+
+**Follow-ups.** When the turn asked a question, :meth:`Listener.expect_answer` opens the next
+listening at once, without the wake word (the wake word said in it starts a new request).
+
+Long on purpose: one frame loop whose states (waiting for a wake, checking it, listening,
+following up) share the stream's buffers and clock; the endpointer, the level gate and the
+backends it drives live in their own modules.
 
 Times are **stream time**: seconds from the stream's first frame, counted by the listener
 (the wake detector does not hear the frames of a listening, so its own clock falls behind).
@@ -37,10 +52,12 @@ from edgepipe.voice.audio import FRAME_BYTES, FRAME_MS
 from edgepipe.voice.contracts import (
     GrammarHypothesis,
     StreamingRecognizer,
+    TurnDetector,
     VadScorer,
     WakeDetector,
 )
-from edgepipe.voice.endpoint import EndpointConfig, Endpointer, Event
+from edgepipe.voice.endpoint import EndpointConfig, Endpointer, Event, may_go_on
+from edgepipe.voice.level import LevelGate, RoomLevels, duck
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +65,6 @@ PRE_ROLL_MS = 300
 """Audio before the first voiced frame that belongs to the utterance."""
 VERIFY_BEFORE_MS = 1450
 """The wake check hears this much audio up to the detection (the phrase takes ~0.8 s)."""
-
 WakeCheck = Callable[[npt.NDArray[np.int16], str], float]
 """Scores audio as the wake phrase (the open transcriber's ``phrase_logprob``)."""
 
@@ -84,7 +100,11 @@ class Utterance:
     backlog_ms: float = 0.0
     """How far the processing fell behind the audio while listening."""
     stages_ms: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-    """``wake_adapt``, ``wake_verify``, ``grammar_finish``: those that ran."""
+    """``wake_adapt``, ``wake_verify``, ``turn_model``, ``grammar_finish``: those that ran."""
+    turn_scores: tuple[float, ...] = ()
+    """What the end-of-turn model answered in the pauses it was asked about, in order."""
+    follow_up: bool = False
+    """Heard without a wake word: the answer to a question the assistant had just asked."""
     decided_at: float = 0.0
     """``time.perf_counter()`` when the endpointer ended it (the latency counts from here)."""
 
@@ -93,23 +113,39 @@ class Utterance:
         return self.wake_at_s is not None
 
 
+_ENDS = frozenset({Event.END, Event.EARLY_END, Event.TURN_END, Event.COMMAND_MAX, Event.MAX_LENGTH})
+
+
 class _Listening:
     """State of one listening (after a wake, or push-to-talk) while frames come in."""
 
-    def __init__(self, listener: Listener, start_frame: int, wake_at_s: float | None) -> None:
+    def __init__(
+        self,
+        listener: Listener,
+        start_frame: int,
+        wake_at_s: float | None,
+        floor_db: float | None = None,
+        follow_up_s: float | None = None,
+    ) -> None:
         spec = listener.spec
+        turn = listener.turn
         config = EndpointConfig(
             threshold=spec.vad.threshold,
             min_speech_ms=spec.endpoint.min_speech_ms,
             trailing_silence_ms=spec.endpoint.trailing_silence_ms,
             early_silence_ms=spec.endpoint.early_silence_ms,
             max_utterance_s=spec.endpoint.max_utterance_s,
-            timeout_s=spec.endpoint.listen_timeout_s,
+            timeout_s=spec.endpoint.listen_timeout_s if follow_up_s is None else follow_up_s,
+            command_max_s=spec.endpoint.command_max_s,
+            turn_pause_ms=spec.turn.pause_ms if turn is not None else None,
+            turn_threshold=spec.turn.threshold,
+            turn_min_speech_ms=spec.turn.min_speech_ms,
         )
         self.listener = listener
         self.endpointer = Endpointer(config)
         self.start_frame = start_frame
         self.wake_at_s = wake_at_s
+        self.follow_up = follow_up_s is not None
         self.wake_score: float | None = None
         self.started = False
         self.done = False
@@ -124,6 +160,34 @@ class _Listening:
         self._recent: deque[bytes] = deque(
             maxlen=(config.min_speech_ms + PRE_ROLL_MS) // FRAME_MS + 1
         )
+        self.floor_db = floor_db
+        """The level the guest's speech must reach (None: no gate)."""
+        self.gate = LevelGate(floor_db) if floor_db is not None else None
+        self.speech: list[bytes] = []
+        """The utterance's frames so far, from a little before its first voiced frame (what
+        the end-of-turn model hears)."""
+        self._finished = self._turn_probability if turn is not None else None
+
+    def _complete(self) -> bool:
+        """Whether the grammar path's words so far are a whole command that does not end on a
+        word more must follow ("... to twenty": "two" may come)."""
+        words = self.listener.grammar.partial()
+        return not may_go_on(words) and self.listener.is_complete(words)
+
+    def _turn_probability(self) -> float:
+        """The end-of-turn model's answer, unless the words so far end on a word more must
+        follow (then 0: the model hears sound, not that "to twenty" goes on)."""
+        turn = self.listener.turn
+        assert turn is not None
+        if may_go_on(self.listener.grammar.partial()):
+            return 0.0
+        started = time.perf_counter()
+        probability = turn.probability(np.frombuffer(b"".join(self.speech), dtype=np.int16))
+        # part of this frame's time, which counts as backlog in feed()
+        self.stages["turn_model"] = (
+            self.stages.get("turn_model", 0.0) + (time.perf_counter() - started) * 1000
+        )
+        return probability
 
     def spend(self, stage: str, started: float) -> None:
         """Work from ``started`` on, done for ``stage``: the listening is that much behind."""
@@ -137,11 +201,13 @@ class _Listening:
         grammar = self.listener.grammar
         if self.started:
             grammar.feed(frame)
+            self.speech.append(frame)
         else:
             self._recent.append(frame)
+        if self.gate is not None and not self.gate.feed(frame):
+            probability = 0.0  # too quiet to be the guest: the room, not the guest
         endpointer = self.endpointer
-        is_complete = self.listener.is_complete
-        event = endpointer.feed(probability, complete=lambda: is_complete(grammar.partial()))
+        event = endpointer.feed(probability, complete=self._complete, finished=self._finished)
         spent_s += time.perf_counter() - started
         # processing slower than the audio builds a backlog the guest will wait through
         self.backlog_ms = max(0.0, self.backlog_ms + spent_s * 1000 - FRAME_MS)
@@ -154,8 +220,9 @@ class _Listening:
             grammar.start()
             for earlier in list(self._recent)[-keep:]:
                 grammar.feed(earlier)
+                self.speech.append(earlier)
             self._recent.clear()
-        elif event in (Event.END, Event.EARLY_END, Event.MAX_LENGTH):
+        elif event in _ENDS:
             self.close(event.value, _seconds(index + 1))
         elif event is Event.TIMEOUT:
             self.done = True
@@ -173,6 +240,7 @@ class _Listening:
             return Utterance(
                 wake_at_s=self.wake_at_s,
                 wake_score=self.wake_score,
+                follow_up=self.follow_up,
                 backlog_ms=self.backlog_ms,
                 stages_ms=MappingProxyType(dict(self.stages)),
                 decided_at=decided_at,
@@ -198,6 +266,8 @@ class _Listening:
             backlog_ms=self.backlog_ms,
             stages_ms=MappingProxyType(dict(self.stages)),
             decided_at=decided_at,
+            turn_scores=tuple(endpointer.turn_scores),
+            follow_up=self.follow_up,
         )
 
 
@@ -206,7 +276,7 @@ class Listener:
 
     ``wake_check``: scores audio as the wake phrase; None leaves wakes unchecked (also when
     ``voice.wake.verify`` is off). ``is_complete``: whether words are a whole command the
-    pack's templates accept (the early end).
+    pack's templates accept (the early end). ``turn``: the end-of-turn model (None: off).
     """
 
     def __init__(
@@ -218,15 +288,27 @@ class Listener:
         grammar: StreamingRecognizer,
         is_complete: Callable[[str], bool],
         wake_check: WakeCheck | None = None,
+        turn: TurnDetector | None = None,
     ) -> None:
         self.spec = spec
         self.wake = wake
         self.vad = vad
+        self.turn = turn
         self.grammar = grammar
         self.is_complete = is_complete
         self.wake_check = wake_check if spec.wake.verify else None
         self.wakes_dropped: list[tuple[float, float]] = []
         """(stream time, score) of each wake the check dropped, this stream."""
+        self._answer_s: float | None = None
+        self._floor_db: float | None = None
+        """The last wake's level floor (a follow-up has no wake phrase of its own)."""
+        self.levels = RoomLevels()
+
+    def expect_answer(self, within_s: float) -> None:
+        """The assistant asked a question: the next listening opens at once, without the wake
+        word, and closes if nobody speaks within ``within_s`` (the reply's length and the time
+        the guest has to answer). Called between two utterances of :meth:`listen`."""
+        self._answer_s = within_s
 
     def listen(self, frames: Iterator[bytes], *, require_wake: bool = True) -> Iterator[Utterance]:
         """Utterances as they end, from 10 ms PCM frames. Push-to-talk (``require_wake=False``):
@@ -238,9 +320,12 @@ class Listener:
         self.vad.reset()
         self.grammar.restore_prior()
         self.wakes_dropped = []
+        self._answer_s = self._floor_db = None
+        self.levels.clear()
         pre_roll = PRE_ROLL_MS // FRAME_MS
         adapt_frames = int(spec.grammar.adapt_on_wake_s * 1000) // FRAME_MS
-        heard: deque[bytes] = deque(maxlen=max(1, max(adapt_frames, VERIFY_BEFORE_MS // FRAME_MS)))
+        keep = max(adapt_frames, VERIFY_BEFORE_MS // FRAME_MS)
+        heard: deque[bytes] = deque(maxlen=max(1, keep))
         buffer: list[bytes] = []  # the stream's recent frames; ``first`` is buffer[0]'s index
         first = 0
         index = 0
@@ -256,6 +341,7 @@ class Listener:
                 event = wake.process(frame) if wake is not None else None
                 index += 1
                 heard.append(frame)
+                self.levels.hear(frame)
                 if event is not None:
                     # stream time of the frame it fired on (its own clock skips the listenings)
                     listening = self._woken(index, _seconds(index - 1), list(heard), adapt_frames)
@@ -264,6 +350,16 @@ class Listener:
                     del buffer[: len(buffer) - pre_roll]
                 first = index - len(buffer)
                 continue
+            if listening.follow_up and wake is not None:
+                # the wake word said during a follow-up starts a request of its own
+                heard.append(frame)
+                if wake.process(frame) is not None:
+                    index += 1
+                    listening = self._woken(index, _seconds(index - 1), list(heard), adapt_frames)
+                    heard.clear()
+                    del buffer[: max(0, len(buffer) - pre_roll)]
+                    first = index - len(buffer)
+                    continue
             listening.feed(frame, probability, index, time.perf_counter() - started)
             index += 1
             if listening.checking is not None:
@@ -277,12 +373,19 @@ class Listener:
                     continue
             if listening.done:
                 utterance = listening.heard(buffer, first)
-                if require_wake or utterance.started:
+                # nobody answered a follow-up: back to waiting for the wake word, quietly
+                if utterance.started or (require_wake and not utterance.follow_up):
                     yielded += 1
                     yield utterance
                 del buffer[: max(0, len(buffer) - pre_roll)]
                 first = index - len(buffer)
-                listening = None if require_wake else _Listening(self, index, None)
+                if self._answer_s is not None:
+                    listening = _Listening(
+                        self, index, None, self._floor_db, follow_up_s=self._answer_s
+                    )
+                    self._answer_s = None
+                else:
+                    listening = None if require_wake else _Listening(self, index, None)
         if listening is not None and listening.checking is not None and not self._check(listening):
             listening = None  # the stream ended before the check had heard all it waits for
         if listening is not None and (listening.started or listening.wake_at_s is not None):
@@ -295,7 +398,14 @@ class Listener:
 
     def _woken(self, index: int, at_s: float, heard: list[bytes], adapt_frames: int) -> _Listening:
         """The listening a wake at stream time ``at_s`` starts (``heard``: the audio up to it)."""
-        listening = _Listening(self, index, at_s)
+        endpoint = self.spec.endpoint
+        floor = (
+            self.levels.floor_db(endpoint.level_gate_db, endpoint.room_margin_db)
+            if endpoint.level_gate_db > 0
+            else None
+        )
+        self._floor_db = floor
+        listening = _Listening(self, index, at_s, floor)
         if adapt_frames > 0:
             # the grammar path adapts to the wake phrase just heard; its time is backlog
             started = time.perf_counter()
@@ -312,8 +422,13 @@ class Listener:
         assert self.wake is not None and self.wake_check is not None
         assert listening.checking is not None
         started = time.perf_counter()
-        pcm = np.frombuffer(b"".join(listening.checking), dtype=np.int16)
+        frames = listening.checking
         listening.checking = None
+        if listening.floor_db is not None:
+            # the room ducked: what the check hears is the guest's phrase, not the television
+            pcm = duck(frames, listening.floor_db)
+        else:
+            pcm = np.frombuffer(b"".join(frames), dtype=np.int16)
         score = self.wake_check(pcm, self.wake.wake_phrase)
         listening.spend("wake_verify", started)
         listening.wake_score = score

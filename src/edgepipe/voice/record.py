@@ -146,6 +146,8 @@ class VoiceTurn:
     """One voice interaction: a wake (or push-to-talk) and what followed."""
 
     wake: bool
+    follow_up: bool = False
+    """Heard without the wake word, as the answer to the question the turn before asked."""
     """Whether the wake word started it (False: push-to-talk)."""
     wake_at_s: float | None = None
     """Stream time (seconds from the first frame) of the start of the 10 ms frame on which the
@@ -178,11 +180,15 @@ class VoiceTurn:
     """The contrast check's readings and their scores, the grammar path's own first
     (``voice.grammar.contrast_words``), when it ran."""
     endpoint: str | None = None
-    """What ended the utterance: ``end``, ``early_end``, ``max_length``, ``stream_end``."""
+    """What ended the utterance: ``end`` (trailing silence), ``early_end`` (a shorter silence
+    after a whole command), ``turn_end`` (the end-of-turn model, in a pause), ``command_max``
+    (``voice.endpoint.command_max_s`` after a whole command), ``max_length``, ``stream_end``."""
+    turn_scores: tuple[float, ...] = ()
+    """The end-of-turn model's answers in the pauses it was asked about, in order."""
     speech_start_s: float | None = None
     """Stream time of the utterance's first voiced frame."""
     speech_end_s: float | None = None
-    """Stream time of the end of its last voiced frame, as the VAD saw it."""
+    """Stream time of the end of its last voiced frame, as the VAD (and the level gate) saw it."""
     endpoint_s: float | None = None
     """Stream time at which the endpointer ended the utterance."""
     latency_ms: Latency = field(default_factory=Latency, metadata=MappingProxyType({"digits": 1}))

@@ -100,6 +100,7 @@ class VoiceSession:
             grammar=backends.grammar,
             is_complete=self.arbitrator.text.is_complete,
             wake_check=transcriber.phrase_logprob if can_check else None,
+            turn=backends.turn,
         )
         self.voice = ReplyVoice(backends.tts)
         self._resources: Resources | None = None
@@ -197,13 +198,29 @@ class VoiceSession:
     def stream(self, frames: Iterator[bytes], *, require_wake: bool = True) -> Iterator[VoiceTurn]:
         """Turns as they complete, from an iterator of 10 ms PCM frames (file or microphone)."""
         for utterance in self.listener.listen(frames, require_wake=require_wake):
-            yield self.turn(utterance)
+            turn = self.turn(utterance)
+            if require_wake and self.asks(turn):
+                self.listener.expect_answer(reply_seconds(turn) + self.spec.endpoint.follow_up_s)
+            yield turn
+
+    def asks(self, turn: VoiceTurn) -> bool:
+        """Whether ``turn`` ended on a question the guest answers without the wake word: the
+        text turn waits for an answer (a missing detail, a confirmation) or the guest was asked
+        to repeat (``voice.endpoint.follow_up_s``; 0: never)."""
+        if self.spec.endpoint.follow_up_s <= 0:
+            return False
+        if turn.outcome is VoiceOutcome.CLARIFY:
+            # once: a second "could you repeat that?" waits for the wake word again (what it
+            # could not make out may be the room, not a guest)
+            return not turn.follow_up
+        return turn.outcome is VoiceOutcome.TURN and self.session.pending is not None
 
     def turn(self, heard: Utterance) -> VoiceTurn:
         """The turn for what the listener heard: transcript, text turn, reply."""
         if not heard.started:
             return VoiceTurn(
                 wake=heard.wake,
+                follow_up=heard.follow_up,
                 wake_at_s=heard.wake_at_s,
                 wake_score=heard.wake_score,
                 outcome=VoiceOutcome.TIMEOUT if heard.wake else VoiceOutcome.NO_SPEECH,
@@ -246,6 +263,7 @@ class VoiceSession:
         slots: Mapping[str, Any] = MappingProxyType(intent.slot_values() if intent else {})
         return VoiceTurn(
             wake=heard.wake,
+            follow_up=heard.follow_up,
             wake_at_s=heard.wake_at_s,
             wake_score=heard.wake_score,
             outcome=outcome,
@@ -266,6 +284,7 @@ class VoiceSession:
             ),
             contrast=decision.contrast,
             endpoint=heard.endpoint,
+            turn_scores=heard.turn_scores,
             speech_start_s=heard.speech_start_s,
             speech_end_s=heard.speech_end_s,
             endpoint_s=heard.endpoint_s,
@@ -282,6 +301,12 @@ class VoiceSession:
             reply_audio=spoken.audio if spoken is not None else None,
             reply_rate=spoken.rate if spoken is not None else 0,
         )
+
+
+def reply_seconds(turn: VoiceTurn) -> float:
+    """How long the turn's reply takes to say (0 without one)."""
+    audio = turn.reply_audio
+    return len(audio) / turn.reply_rate if audio is not None and turn.reply_rate else 0.0
 
 
 def load_snapper(pack: Pack, spec: OpenSpec, resources: Resources) -> PhoneticSnapper | None:

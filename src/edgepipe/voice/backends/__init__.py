@@ -2,7 +2,8 @@
 
 Each backend lives in a module of its own, imported when it is built:
 
-* wake ``microwakeword`` (:mod:`.microwakeword`), vad ``silero`` (:mod:`.silero`),
+* wake ``microwakeword`` (:mod:`.microwakeword`), vad ``silero`` (:mod:`.silero`), turn
+  detector ``smart_turn`` (:mod:`.smart_turn`),
 * recognizer ``pocketsphinx`` (:mod:`.pocketsphinx`), transcriber ``whisper`` (:mod:`.whisper`),
 * synthesizers ``piper`` (:mod:`.piper`) and ``espeak`` (:mod:`.espeak`); ``voice.tts.fallback``
   puts one behind another (:mod:`.fallback`: Piper with espeak-ng behind it, by default).
@@ -30,12 +31,14 @@ from edgepipe.voice.contracts import (
     RECOGNIZERS,
     SYNTHESIZERS,
     TRANSCRIBERS,
+    TURNS,
     VAD,
     WAKE,
     BackendContext,
     OpenTranscriber,
     StreamingRecognizer,
     Synthesizer,
+    TurnDetector,
     VadScorer,
     WakeDetector,
 )
@@ -59,6 +62,12 @@ def _silero(context: BackendContext) -> VadScorer:
     from edgepipe.voice.backends.silero import SileroScorer, silero_session
 
     return SileroScorer(context.resources.get(("voice", "silero"), silero_session))
+
+
+def _smart_turn(context: BackendContext) -> TurnDetector:
+    from edgepipe.voice.backends.smart_turn import SmartTurn, smart_turn_session
+
+    return SmartTurn(context.resources.get(("voice", "smart_turn"), smart_turn_session))
 
 
 def _pocketsphinx(context: BackendContext) -> StreamingRecognizer:
@@ -116,6 +125,7 @@ def _espeak(context: BackendContext) -> Synthesizer:
 
 WAKE.add("microwakeword", _microwakeword)
 VAD.add("silero", _silero)
+TURNS.add("smart_turn", _smart_turn)
 RECOGNIZERS.add("pocketsphinx", _pocketsphinx)
 TRANSCRIBERS.add("whisper", _whisper)
 SYNTHESIZERS.add("piper", _piper)
@@ -124,6 +134,7 @@ SYNTHESIZERS.add("espeak", _espeak)
 _REGISTRIES: dict[str, Registry[Any]] = {
     "wake": WAKE,
     "vad": VAD,
+    "turn": TURNS,
     "recognizer": RECOGNIZERS,
     "transcriber": TRANSCRIBERS,
     "synthesizer": SYNTHESIZERS,
@@ -131,7 +142,7 @@ _REGISTRIES: dict[str, Registry[Any]] = {
 
 
 def registry_of(kind: str) -> Registry[Any]:
-    """The registry of ``kind`` (``wake``, ``vad``, ``recognizer``, ``transcriber``,
+    """The registry of ``kind`` (``wake``, ``vad``, ``turn``, ``recognizer``, ``transcriber``,
     ``synthesizer``), with edgepipe's own backends in it."""
     return _REGISTRIES[kind]
 
@@ -143,6 +154,8 @@ class VoiceBackends:
     wake: WakeDetector | None
     """None: push-to-talk only."""
     vad: VadScorer
+    turn: TurnDetector | None
+    """None: no end-of-turn model (``voice.turn.backend: null``)."""
     grammar: StreamingRecognizer
     transcriber: OpenTranscriber
     tts: Synthesizer
@@ -181,6 +194,11 @@ def build_backends(
     return VoiceBackends(
         wake=WAKE.get(spec.wake.backend)(context(spec.wake.options)) if wake else None,
         vad=VAD.get(spec.vad.backend)(context(spec.vad.options)),
+        turn=(
+            TURNS.get(spec.turn.backend)(context(spec.turn.options))
+            if spec.turn.backend is not None
+            else None
+        ),
         grammar=RECOGNIZERS.get(spec.grammar.backend)(context(spec.grammar.options)),
         transcriber=transcriber,
         tts=voice,
@@ -191,6 +209,7 @@ __all__ = [
     "RECOGNIZERS",
     "SYNTHESIZERS",
     "TRANSCRIBERS",
+    "TURNS",
     "VAD",
     "WAKE",
     "VoiceBackends",
