@@ -59,10 +59,16 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent / "src"))
 
-from bench_voice import HOTEL, LINE_SETS, command_lines, slots_match, with_voice_settings  # noqa: E402
+from bench_voice import (  # noqa: E402
+    HOTEL,
+    LINE_SETS,
+    command_lines,
+    slots_match,
+    summary,
+    with_voice_settings,
+)
 from edgepipe.core.heap import settle_heap  # noqa: E402
 from edgepipe.engine.engine import Engine, load_engine_pack  # noqa: E402
-from edgepipe.eval.stats import percentile  # noqa: E402
 from edgepipe.testing.rooms import (  # noqa: E402
     CONDITIONS,
     SPLITS,
@@ -106,17 +112,6 @@ def assign(turns: list[VoiceTurn], truth: tuple[CommandTruth, ...]) -> list[int 
             )
         out.append(owner)
     return out
-
-
-def summary(values: list[float]) -> dict[str, float | int]:
-    """n, p50 and p95 (nearest rank) in ms."""
-    if not values:
-        return {"n": 0}
-    return {
-        "n": len(values),
-        "p50": round(statistics.median(values), 1),
-        "p95": round(percentile(values, 0.95), 1),
-    }
 
 
 def score(
